@@ -1,0 +1,191 @@
+package aio
+
+import (
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/uringaio/uringaio/backend"
+)
+
+// Op is the operation an IOCB asks for. The zero value is not a valid Op, so an
+// IOCB whose Op was never set is refused with EINVAL.
+type Op uint8
+
+// The operations. Each names the classic AIO command and the io_uring opcode
+// that carry it.
+const (
+	OpRead   Op = Op(backend.OpRead)   // pread: IOCB_CMD_PREAD, IORING_OP_READ
+	OpWrite  Op = Op(backend.OpWrite)  // pwrite: IOCB_CMD_PWRITE, IORING_OP_WRITE
+	OpReadv  Op = Op(backend.OpReadv)  // preadv: IOCB_CMD_PREADV, IORING_OP_READV
+	OpWritev Op = Op(backend.OpWritev) // pwritev: IOCB_CMD_PWRITEV, IORING_OP_WRITEV
+	OpFsync  Op = Op(backend.OpFsync)  // fsync: IOCB_CMD_FSYNC, IORING_OP_FSYNC
+	OpFdsync Op = Op(backend.OpFdsync) // fdatasync: IOCB_CMD_FDSYNC, IORING_OP_FSYNC with IORING_FSYNC_DATASYNC
+	OpPoll   Op = Op(backend.OpPoll)   // poll: IOCB_CMD_POLL, IORING_OP_POLL_ADD
+	OpNop    Op = Op(backend.OpNop)    // no operation: IORING_OP_NOP; completed by the library on classic AIO
+)
+
+var opNames = [...]string{
+	OpRead: "read", OpWrite: "write", OpReadv: "readv", OpWritev: "writev",
+	OpFsync: "fsync", OpFdsync: "fdatasync", OpPoll: "poll", OpNop: "nop",
+}
+
+func (o Op) String() string {
+	if int(o) < len(opNames) && opNames[o] != "" {
+		return opNames[o]
+	}
+	return "Op(" + itoa(int64(o)) + ")"
+}
+
+// MaxIOV is the most buffers one vectored IOCB may carry (the kernel's IOV_MAX).
+const MaxIOV = 1024
+
+// MaxRW is the most bytes one request may move: the kernel's MAX_RW_COUNT
+// (INT_MAX rounded down to a page). Both kernels would silently shorten a longer
+// transfer; the library refuses it with EINVAL instead so that a short transfer
+// always means what it says (EOF, a pipe, a full disk).
+const MaxRW = 0x7ffff000
+
+// IOCB is one request, owned by the caller. It may be reused once its event has
+// been delivered (by GetEvents, by a successful Cancel, or as Do's result). While
+// it is outstanding the caller must not change it, nor the memory of Buf or Bufs.
+//
+// An IOCB must not be copied after its first use.
+type IOCB struct {
+	Op         Op       // what to do
+	FD         int      // the file descriptor
+	Buf        []byte   // OpRead, OpWrite: the buffer
+	Bufs       [][]byte // OpReadv, OpWritev: the buffers, at most MaxIOV
+	Offset     int64    // file offset; ignored by files without one (pipes, sockets)
+	PollEvents uint32   // OpPoll: the events to wait for (unix.POLLIN, unix.POLLOUT, …)
+	Data       uint64   // echoed in the Event, like aio_data
+
+	// state is cbIdle, cbOutstanding or cbCompleted; it is atomic because an
+	// IOCB handed to two Contexts is refused by whichever comes second.
+	state atomic.Uint32
+	// The fields below are guarded by ctx.mu of the Context the IOCB was last
+	// submitted to.
+	ctx  *Context
+	slot int32
+	res  int64 // the result, once completed (Error reads it)
+}
+
+const (
+	cbIdle        uint32 = iota // never submitted, or its event was delivered
+	cbOutstanding               // submitted; the kernel (or the library) still has it
+	cbCompleted                 // finished; its event is waiting to be delivered
+)
+
+// Event is one completion.
+type Event struct {
+	Data uint64 // the IOCB's Data
+	IOCB *IOCB  // the request
+	Res  int64  // bytes moved, the poll mask, or a negated errno
+	Res2 int64  // always 0 today; kept for the io_event shape
+}
+
+// Err returns nil when Res is not negative, and otherwise the errno wrapped with
+// the operation's name, so that errors.Is(ev.Err(), unix.ECANCELED) works.
+func (e Event) Err() error {
+	if e.Res >= 0 {
+		return nil
+	}
+	var op Op
+	if e.IOCB != nil {
+		op = e.IOCB.Op
+	}
+	return &RequestError{Op: op, Errno: unix.Errno(-e.Res)}
+}
+
+// Options configures SetupWithOptions.
+type Options struct {
+	// Backend names the kernel mechanism: "" (decided by the URINGAIO_BACKEND
+	// environment variable; unset means "auto"), "auto", "uring" (io_uring:
+	// Linux 5.11 or later with IORING_FEAT_EXT_ARG, not disabled by
+	// kernel.io_uring_disabled or seccomp) or "kaio" (classic kernel AIO:
+	// io_setup(2) and friends; fs.aio-max-nr must leave room for the context).
+	Backend string
+}
+
+// Probe is what backend selection learned about one backend.
+type Probe = backend.Probe
+
+// ErrNotSupported is matched (errors.Is) by every error that means "this backend
+// or feature cannot run here".
+var ErrNotSupported = backend.ErrNotSupported
+
+// Setup creates a Context that holds up to maxEvents outstanding requests, on
+// the backend that Options.Backend or URINGAIO_BACKEND names (auto by default).
+// It wraps io_uring_setup(2) or io_setup(2).
+func Setup(maxEvents int) (*Context, error) {
+	return SetupWithOptions(maxEvents, Options{})
+}
+
+// SetupWithOptions is Setup with options.
+func SetupWithOptions(maxEvents int, opts Options) (*Context, error) {
+	return newContext(maxEvents, opts)
+}
+
+// Submit hands requests to the kernel, like io_submit(2). It returns how many of
+// cbs were accepted, in order; an error comes back only when none was, and it is
+// then the first refused IOCB's error: EINVAL for a nil or malformed IOCB, EBUSY
+// for an IOCB still outstanding, EAGAIN when maxEvents requests are outstanding,
+// EINVAL on a destroyed Context. Failures that the kernel reports for one request
+// (a bad fd, a misaligned O_DIRECT buffer, …) are not Submit errors: they arrive
+// as that request's Event.
+func (c *Context) Submit(cbs ...*IOCB) (int, error) {
+	return c.submit(cbs)
+}
+
+// GetEvents waits until at least minNr events are available, then fills up to
+// len(events) and returns how many it filled, like io_getevents(2). A nil timeout
+// waits without limit, a zero one does not wait; when the timeout expires the
+// events gathered so far (possibly fewer than minNr) are returned with a nil
+// error. minNr < 0 or minNr > len(events) gives EINVAL; so does a destroyed
+// Context, and a wait that Destroy interrupts.
+//
+// Requests started by Do never appear here, nor do requests whose event a
+// successful Cancel returned.
+func (c *Context) GetEvents(minNr int, events []Event, timeout *time.Duration) (int, error) {
+	return c.getEvents(minNr, events, timeout)
+}
+
+// Destroy cancels every outstanding request, waits until the kernel has let go of
+// every buffer (including requests that could not be canceled), wakes every
+// goroutine blocked in GetEvents (they return EINVAL), and releases the ring or
+// the AIO context, like io_destroy(2). Undelivered events are dropped. Any later
+// call, a second Destroy included, returns EINVAL.
+func (c *Context) Destroy() error {
+	return c.destroy()
+}
+
+// Backend names the backend that runs this Context: "uring" or "kaio".
+func (c *Context) Backend() string { return c.be.Name() }
+
+// Probes reports what backend selection tried, in order, and why each backend
+// that was not chosen could not run. The last entry, with a nil Err, is the
+// backend in use.
+func (c *Context) Probes() []Probe { return append([]Probe(nil), c.probes...) }
+
+func itoa(v int64) string {
+	var b [24]byte
+	i := len(b)
+	neg := v < 0
+	if neg {
+		v = -v
+	}
+	for {
+		i--
+		b[i] = byte('0' + v%10)
+		v /= 10
+		if v == 0 {
+			break
+		}
+	}
+	if neg {
+		i--
+		b[i] = '-'
+	}
+	return string(b[i:])
+}

@@ -1,0 +1,160 @@
+package aio
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/uringaio/uringaio/backend"
+)
+
+// How Do and GetEvents share a Context
+//
+// A request started by Do is Do's alone: its completion is routed to the Do call
+// that waits for it and never appears in GetEvents, and GetEvents' events never
+// reach Do. Whoever waits — a Do or a GetEvents caller — may be the one that
+// takes completions from the kernel for everybody (see engine.go), so neither
+// style can starve the other: each completion is routed to its owner the moment
+// it is reaped, and the owner is woken. Do's requests count against maxEvents
+// like any other.
+
+// CanceledError is returned by Do and the calls built on it when the context
+// ended and the request was stopped before any data moved. It matches both
+// the context's error (context.Canceled or context.DeadlineExceeded) and
+// unix.ECANCELED with errors.Is.
+type CanceledError struct {
+	Op     Op
+	CtxErr error
+}
+
+func (e *CanceledError) Error() string {
+	return "aio " + e.Op.String() + ": canceled: " + e.CtxErr.Error()
+}
+
+// Unwrap returns the context's error and ECANCELED.
+func (e *CanceledError) Unwrap() []error { return []error{e.CtxErr, unix.ECANCELED} }
+
+// Do submits cb, waits for it, and returns its event. When ctx ends first, Do
+// cancels the request: if that succeeds the error is a *CanceledError (matching
+// ctx.Err() and unix.ECANCELED); if the request cannot be stopped Do waits for
+// its real completion and returns that. Do never returns while the kernel may
+// still use cb's buffers. A request that failed in the kernel returns its event
+// and ev.Err().
+//
+// Do's request is private to Do: GetEvents never sees it.
+func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
+	if cb == nil {
+		return Event{}, errSubmitNil
+	}
+	if err := ctx.Err(); err != nil {
+		return Event{}, &CanceledError{Op: cb.Op, CtxErr: err}
+	}
+	one := [1]*IOCB{cb}
+	if _, err := c.submitAs(one[:], true); err != nil {
+		if ce, ok := err.(*CallError); ok && ce == errDestroyed {
+			return Event{}, errDoDestroyed
+		}
+		return Event{}, err
+	}
+	c.mu.Lock()
+	idx := cb.slot
+	gen := c.slots[idx].gen
+	c.mu.Unlock()
+
+	var stop func() bool
+	if ctx.Done() != nil {
+		stop = context.AfterFunc(ctx, func() { c.cancelFor(idx, gen) })
+	}
+	c.mu.Lock()
+	c.await(doWaiter{idx, gen}, nil, time.Time{}, false, false)
+	s := &c.slots[idx]
+	ev := Event{Data: s.data, IOCB: cb, Res: s.res}
+	c.freeSlot(idx)
+	c.delivered(cb)
+	c.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	if ev.Res == -int64(unix.ECANCELED) {
+		if err := ctx.Err(); err != nil {
+			return ev, &CanceledError{Op: cb.Op, CtxErr: err}
+		}
+	}
+	return ev, ev.Err()
+}
+
+type doWaiter struct {
+	idx int32
+	gen uint32
+}
+
+func (w doWaiter) satisfied(c *Context) bool {
+	s := &c.slots[w.idx]
+	return s.gen == w.gen && s.done && !s.canceling
+}
+
+// cancelFor cancels Do's request in slot idx, if it is still that request and
+// still running. It runs in the goroutine context.AfterFunc starts.
+func (c *Context) cancelFor(idx int32, gen uint32) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := &c.slots[idx]
+	if s.cb == nil || s.gen != gen || s.done || s.canceling || c.dead {
+		return
+	}
+	c.startCancel(idx, cancelNotify)
+	tag := s.tag(idx)
+	c.mu.Unlock()
+	c.beMu.RLock()
+	ans, err := c.be.Cancel(tag)
+	c.beMu.RUnlock()
+	c.mu.Lock()
+	if err != nil {
+		ans = backend.CancelRefused
+	}
+	s.answer = ans
+	c.await(cancelDecided{idx}, nil, time.Time{}, false, false)
+	c.finishCancel(idx, cancelNotify)
+}
+
+// ReadAt reads len(p) bytes from fd at off, like io.ReaderAt: it issues reads
+// until p is full, the file ends (io.EOF, with the bytes read so far) or an
+// error occurs. Each read honours ctx as Do does; on cancellation n counts the
+// bytes read before it.
+func (c *Context) ReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
+	return c.rwAt(ctx, OpRead, fd, p, off)
+}
+
+// WriteAt writes len(p) bytes to fd at off, like io.WriterAt: it issues writes
+// until all of p is written or an error occurs. Each write honours ctx as Do
+// does.
+func (c *Context) WriteAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
+	return c.rwAt(ctx, OpWrite, fd, p, off)
+}
+
+func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) (int, error) {
+	if off < 0 {
+		return 0, &CallError{Call: op.String() + "At", Errno: unix.EINVAL, Reason: "negative offset"}
+	}
+	var cb IOCB
+	done := 0
+	for {
+		cb.Op, cb.FD, cb.Buf, cb.Offset = op, fd, p[done:min(len(p), done+MaxRW)], off+int64(done)
+		ev, err := c.Do(ctx, &cb)
+		if err != nil {
+			return done, err
+		}
+		if ev.Res == 0 && len(cb.Buf) > 0 {
+			if op == OpRead {
+				return done, io.EOF
+			}
+			return done, io.ErrShortWrite
+		}
+		done += int(ev.Res)
+		if done >= len(p) {
+			return done, nil
+		}
+	}
+}

@@ -1,0 +1,624 @@
+package aio
+
+import (
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/uringaio/uringaio/backend"
+)
+
+// How a Context works
+//
+// Slots. Every accepted IOCB occupies one slot from Submit until the kernel has
+// let go of it. The kernel sees the slot's tag — index in the low 32 bits, a
+// generation above — never a pointer; a completion whose generation does not
+// match its slot is stale and dropped. The slot holds the IOCB (so it stays
+// reachable) and the runtime.Pinner that pins its buffers.
+//
+// The reaper. Completions are taken from the kernel by one goroutine at a time,
+// whichever waiter holds reapMu: a GetEvents caller, a Do waiting for its
+// request, a Cancel waiting for its answer, Destroy. The reaper routes each
+// completion under mu: into its own GetEvents result when it is one, else into
+// the ready queue (public requests), or into the slot (requests of Do, and
+// requests being canceled, whose fate their canceler decides). Waiters that are
+// not the reaper sleep on a channel that every state change closes (notify);
+// when the reaper blocks in the kernel, notify also wakes it (Backend.Wake), so
+// that a Cancel's answer or a Destroy is never stuck behind a wait.
+//
+// The invariant. A slot's result goes exactly one way: to GetEvents (through
+// the sink or the ready queue), to a successful Cancel's return, or to Do. Each
+// of those clears the IOCB's state under mu, so a second delivery has nothing to
+// deliver.
+//
+// Lock order: reapMu, then subMu, then mu; beMu (read) is taken with none of
+// them or with mu only, and never held while taking mu. Backend calls other than
+// Reap hold beMu for reading; Destroy takes it for writing to Close the backend.
+
+// tag layout: slot index in the low 32 bits, generation in bits 32..60.
+const genMask = 1<<(backend.TagBits-32) - 1
+
+type slot struct {
+	cb      *IOCB
+	gen     uint32
+	data    uint64
+	fd      int32
+	private bool // started by Do: its result goes to Do, never to GetEvents
+	pinned  bool
+	pin     runtime.Pinner
+	iov     []unix.Iovec
+
+	// Cancellation. While canceling, the slot's completion is parked here and
+	// its canceler decides where it goes.
+	canceling  bool
+	cancelKind uint8 // who cancels: cancelOne, cancelNotify
+	answer     backend.CancelAnswer
+	answered   bool  // the async answer arrived
+	answerRes  int64 // its value: 0 found, -ENOENT, -EALREADY
+	done       bool  // the kernel's completion arrived (parked, or Do's result)
+	res        int64
+}
+
+const (
+	cancelOne    uint8 = iota // Cancel: on success the event is Cancel's return value
+	cancelNotify              // CancelFD, Destroy, Do's context: on success the event is delivered as usual
+)
+
+// Context is one AIO context: an io_uring instance or an aio_context_t, and the
+// library's bookkeeping around it. All methods are safe for concurrent use.
+type Context struct {
+	be     backend.Backend
+	probes []Probe
+	max    int
+
+	reapMu sync.Mutex   // the reaper role
+	subMu  sync.Mutex   // Submit's scratch and order
+	beMu   sync.RWMutex // backend calls vs Close
+
+	reqs  []backend.Req        // Submit scratch (under subMu)
+	inl   []backend.Completion // Submit scratch (under subMu)
+	comps []backend.Completion // reaper scratch (under reapMu)
+
+	mu          sync.Mutex
+	slots       []slot
+	free        []int32
+	outstanding int // submitted and not yet delivered
+	ready       evQueue
+	closing     bool // Destroy has begun
+	dead        bool // the backend is closed
+	waiters     int
+	waitCh      chan struct{}
+
+	seq   atomic.Uint64 // bumped by every notify
+	kwait atomic.Int32  // 1 while the reaper may be blocked in the kernel
+}
+
+// live keeps every Context that has not been destroyed reachable, as the kernel
+// keeps its ring: a Context dropped without Destroy must not let the garbage
+// collector free (or the Pinner finalizer complain about) memory the kernel may
+// still write.
+var live sync.Map
+
+const maxSubmitBatch = 256
+
+func newContext(maxEvents int, opts Options) (*Context, error) {
+	if maxEvents < 1 || maxEvents > 32768 {
+		return nil, errSetupMax
+	}
+	be, probes, err := backend.Open(opts.Backend, maxEvents)
+	if err != nil {
+		return nil, err
+	}
+	b := min(maxEvents, maxSubmitBatch)
+	c := &Context{
+		be:     be,
+		probes: probes,
+		max:    maxEvents,
+		reqs:   make([]backend.Req, b),
+		inl:    make([]backend.Completion, b),
+		comps:  make([]backend.Completion, min(maxEvents*2+1, 1024)),
+		slots:  make([]slot, maxEvents),
+		free:   make([]int32, maxEvents),
+		ready:  evQueue{buf: make([]Event, maxEvents)},
+	}
+	for i := range c.free {
+		c.free[i] = int32(maxEvents - 1 - i)
+	}
+	live.Store(c, struct{}{})
+	return c, nil
+}
+
+func (s *slot) tag(idx int32) uint64 { return uint64(s.gen)<<32 | uint64(uint32(idx)) }
+
+// ---- notify and wait ----
+
+// notifyLocked says that state changed: waiters re-check, and a reaper blocked
+// in the kernel is woken. With mu held.
+func (c *Context) notifyLocked() {
+	c.seq.Add(1)
+	if c.waiters > 0 && c.waitCh != nil {
+		close(c.waitCh)
+		c.waitCh = nil
+	}
+	if c.kwait.Load() != 0 && !c.dead {
+		c.beMu.RLock()
+		c.be.Wake()
+		c.beMu.RUnlock()
+	}
+}
+
+// waitLocked sleeps until the next notify or the deadline. With mu held; it is
+// released while sleeping.
+func (c *Context) waitLocked(deadline time.Time, hasDeadline bool) {
+	if c.waitCh == nil {
+		c.waitCh = make(chan struct{})
+	}
+	ch := c.waitCh
+	c.waiters++
+	c.mu.Unlock()
+	if hasDeadline {
+		t := time.NewTimer(time.Until(deadline))
+		select {
+		case <-ch:
+		case <-t.C:
+		}
+		t.Stop()
+	} else {
+		<-ch
+	}
+	c.mu.Lock()
+	c.waiters--
+}
+
+// waiter is one goroutine's reason to wait, checked under mu.
+type waiter interface {
+	satisfied(c *Context) bool
+}
+
+// sink is where a GetEvents reaper receives public events directly.
+type sink struct {
+	events []Event
+	n      int
+}
+
+// await makes progress until w is satisfied, reaping when it can take the
+// reaper role and sleeping otherwise. With mu held on entry and on return.
+// It returns false when the deadline passed, or when interruptible and
+// the Context is being destroyed, before w was satisfied.
+func (c *Context) await(w waiter, sk *sink, deadline time.Time, hasDeadline, interruptible bool) bool {
+	for {
+		if w.satisfied(c) {
+			return true
+		}
+		if (interruptible && c.closing) || c.dead {
+			return false
+		}
+		if hasDeadline && !time.Now().Before(deadline) {
+			return false
+		}
+		if c.reapMu.TryLock() {
+			ok := c.reap(w, sk, deadline, hasDeadline, interruptible)
+			c.reapMu.Unlock()
+			// Let another waiter take the role.
+			if c.waiters > 0 {
+				c.notifyLocked()
+			}
+			if ok {
+				return true
+			}
+			continue
+		}
+		c.waitLocked(deadline, hasDeadline)
+	}
+}
+
+// reap runs the reaper loop until w is satisfied. With mu and reapMu held; mu
+// is released during backend calls.
+func (c *Context) reap(w waiter, sk *sink, deadline time.Time, hasDeadline, interruptible bool) bool {
+	for {
+		if w.satisfied(c) {
+			return true
+		}
+		if (interruptible && c.closing) || c.dead {
+			return false
+		}
+		timeout := time.Duration(-1)
+		if hasDeadline {
+			if timeout = time.Until(deadline); timeout <= 0 {
+				// One last look without waiting.
+				timeout = 0
+			}
+		}
+		seq := c.seq.Load()
+		c.mu.Unlock()
+		var n int
+		var err error
+		if timeout == 0 {
+			n, err = c.be.Reap(c.comps, false, 0)
+		} else {
+			c.kwait.Store(1)
+			if c.seq.Load() != seq {
+				// Something changed after we looked: look again first.
+				n, err = c.be.Reap(c.comps, false, 0)
+			} else {
+				n, err = c.be.Reap(c.comps, true, timeout)
+			}
+			c.kwait.Store(0)
+		}
+		c.mu.Lock()
+		if n > 0 {
+			c.route(c.comps[:n], sk)
+		}
+		if err != nil {
+			// The backend cannot wait (it should not happen); do not spin.
+			c.mu.Unlock()
+			time.Sleep(time.Millisecond)
+			c.mu.Lock()
+		}
+		if timeout == 0 {
+			return w.satisfied(c)
+		}
+	}
+}
+
+// ---- routing ----
+
+// normalize maps kernel-internal restart codes to -EINTR.
+func normalize(res int64) int64 {
+	switch res {
+	case -512, -513, -514, -516: // ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK
+		return -int64(unix.EINTR)
+	}
+	return res
+}
+
+// route delivers completions. With mu held.
+func (c *Context) route(cs []backend.Completion, sk *sink) {
+	changed := false
+	for i := range cs {
+		cp := &cs[i]
+		idx := int32(uint32(cp.Tag))
+		if int(idx) >= len(c.slots) {
+			continue
+		}
+		s := &c.slots[idx]
+		if s.cb == nil || uint64(s.gen) != cp.Tag>>32 {
+			continue // stale
+		}
+		if cp.Kind == backend.KindCancel {
+			s.answered, s.answerRes = true, cp.Res
+			changed = true
+			continue
+		}
+		res := normalize(cp.Res)
+		if s.canceling {
+			s.done, s.res = true, res
+			changed = true
+			continue
+		}
+		if c.complete(idx, res, sk) {
+			changed = true
+		}
+	}
+	if changed {
+		c.notifyLocked()
+	}
+}
+
+// complete ends slot idx's request with res and sends the event its way. It
+// reports whether anyone else may need to know (a notify is due). With mu held.
+func (c *Context) complete(idx int32, res int64, sk *sink) bool {
+	s := &c.slots[idx]
+	cb := s.cb
+	c.unpin(s)
+	cb.res = res
+	if s.private {
+		s.done, s.res = true, res
+		cb.state.Store(cbCompleted)
+		return true
+	}
+	ev := Event{Data: s.data, IOCB: cb, Res: res}
+	c.freeSlot(idx)
+	if sk != nil && c.ready.n == 0 && sk.n < len(sk.events) {
+		sk.events[sk.n] = ev
+		sk.n++
+		c.delivered(cb)
+		return false
+	}
+	cb.state.Store(cbCompleted)
+	c.ready.push(ev)
+	return true
+}
+
+// delivered marks cb's event as handed to the caller. With mu held.
+func (c *Context) delivered(cb *IOCB) {
+	cb.state.Store(cbIdle)
+	c.outstanding--
+}
+
+func (c *Context) unpin(s *slot) {
+	if s.pinned {
+		s.pin.Unpin()
+		s.pinned = false
+	}
+}
+
+func (c *Context) freeSlot(idx int32) {
+	s := &c.slots[idx]
+	s.cb = nil
+	s.private = false
+	s.canceling = false
+	s.done = false
+	c.free = append(c.free, idx)
+}
+
+// ---- Submit ----
+
+func (c *Context) validate(cb *IOCB) error {
+	if cb == nil {
+		return errSubmitNil
+	}
+	if !backend.ValidOp(uint8(cb.Op)) {
+		return errSubmitOp
+	}
+	if cb.Offset < 0 {
+		return errSubmitOffset
+	}
+	if cb.FD < -1<<31 || cb.FD > 1<<31-1 {
+		return errSubmitFD
+	}
+	if cb.Buf != nil && cb.Bufs != nil {
+		return errSubmitBoth
+	}
+	switch cb.Op {
+	case OpPoll:
+		if cb.PollEvents == 0 {
+			return errSubmitPoll
+		}
+	case OpRead, OpWrite:
+		if cb.Bufs != nil {
+			return errSubmitBoth
+		}
+		if len(cb.Buf) > MaxRW {
+			return errSubmitLen
+		}
+	case OpReadv, OpWritev:
+		if cb.Buf != nil {
+			return errSubmitBoth
+		}
+		if len(cb.Bufs) > MaxIOV {
+			return errSubmitIOV
+		}
+		total := 0
+		for _, b := range cb.Bufs {
+			if total += len(b); total > MaxRW {
+				return errSubmitLen
+			}
+		}
+	}
+	return nil
+}
+
+// prepare fills slot idx and req for cb. With mu held.
+func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
+	s := &c.slots[idx]
+	s.gen = (s.gen + 1) & genMask
+	s.cb, s.data, s.fd, s.private = cb, cb.Data, int32(cb.FD), private
+	s.canceling, s.done, s.answered = false, false, false
+	cb.ctx, cb.slot, cb.res = c, idx, 0
+	*r = backend.Req{Tag: s.tag(idx), Op: uint8(cb.Op), FD: int32(cb.FD), Off: cb.Offset, PollEvents: cb.PollEvents}
+	switch cb.Op {
+	case OpRead, OpWrite:
+		r.Len = uint32(len(cb.Buf))
+		if cap(cb.Buf) > 0 {
+			p := unsafe.SliceData(cb.Buf)
+			r.Addr = unsafe.Pointer(p)
+			s.pin.Pin(p)
+			s.pinned = true
+		}
+	case OpReadv, OpWritev:
+		s.iov = s.iov[:0]
+		for _, b := range cb.Bufs {
+			v := unix.Iovec{Len: uint64(len(b))}
+			if cap(b) > 0 {
+				v.Base = unsafe.SliceData(b)
+				s.pin.Pin(v.Base)
+				s.pinned = true
+			}
+			s.iov = append(s.iov, v)
+		}
+		r.Len = uint32(len(s.iov))
+		if len(s.iov) > 0 {
+			r.Addr = unsafe.Pointer(&s.iov[0])
+			s.pin.Pin(&s.iov[0])
+			s.pinned = true
+		}
+	}
+}
+
+func (c *Context) submit(cbs []*IOCB) (int, error) {
+	return c.submitAs(cbs, false)
+}
+
+func (c *Context) submitAs(cbs []*IOCB, private bool) (int, error) {
+	if len(cbs) == 0 {
+		return 0, nil
+	}
+	c.subMu.Lock()
+	defer c.subMu.Unlock()
+	total := 0
+	for len(cbs) > 0 {
+		chunk := cbs[:min(len(cbs), len(c.reqs))]
+		n, stop, err := c.submitChunk(chunk, private)
+		total += n
+		if stop {
+			if total == 0 {
+				return 0, err
+			}
+			return total, nil
+		}
+		cbs = cbs[len(chunk):]
+	}
+	return total, nil
+}
+
+// submitChunk submits up to len(c.reqs) IOCBs. stop reports that not all were
+// accepted; err is then the first refusal. With subMu held.
+func (c *Context) submitChunk(cbs []*IOCB, private bool) (n int, stop bool, err error) {
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return 0, true, errDestroyed
+	}
+	k := 0
+	for _, cb := range cbs {
+		if err = c.validate(cb); err != nil {
+			break
+		}
+		if c.outstanding+k >= c.max || len(c.free) == 0 {
+			err = errSubmitFull
+			break
+		}
+		if !cb.state.CompareAndSwap(cbIdle, cbOutstanding) {
+			err = errSubmitBusy
+			break
+		}
+		idx := c.free[len(c.free)-1]
+		c.free = c.free[:len(c.free)-1]
+		c.prepare(idx, cb, private, &c.reqs[k])
+		k++
+	}
+	c.outstanding += k
+	c.mu.Unlock()
+	stop = k < len(cbs)
+	if k == 0 {
+		return 0, true, err
+	}
+
+	c.beMu.RLock()
+	taken, ninl, berr := c.be.Submit(c.reqs[:k], c.inl[:k])
+	c.beMu.RUnlock()
+
+	if taken < k || ninl > 0 {
+		c.mu.Lock()
+		for i := taken; i < k; i++ {
+			// Never reached the kernel: undo.
+			idx := int32(uint32(c.reqs[i].Tag))
+			s := &c.slots[idx]
+			cb := s.cb
+			c.unpin(s)
+			c.freeSlot(idx)
+			cb.state.Store(cbIdle)
+			c.outstanding--
+		}
+		if ninl > 0 {
+			c.route(c.inl[:ninl], nil)
+		}
+		c.mu.Unlock()
+	}
+	if taken < k {
+		stop = true
+		if taken == 0 {
+			err = &CallError{Call: "Submit", Errno: errnoOf(berr), Reason: berr.Error()}
+		}
+	}
+	return taken, stop, err
+}
+
+func errnoOf(err error) unix.Errno {
+	for err != nil {
+		if e, ok := err.(unix.Errno); ok {
+			return e
+		}
+		u, ok := err.(interface{ Unwrap() error })
+		if !ok {
+			break
+		}
+		err = u.Unwrap()
+	}
+	return unix.EIO
+}
+
+// ---- GetEvents ----
+
+type getWaiter struct {
+	sk  *sink
+	min int
+}
+
+func (w *getWaiter) satisfied(c *Context) bool {
+	// Take what is ready first, in order.
+	for w.sk.n < len(w.sk.events) && c.ready.n > 0 {
+		ev := c.ready.pop()
+		w.sk.events[w.sk.n] = ev
+		w.sk.n++
+		c.delivered(ev.IOCB)
+	}
+	return w.sk.n >= w.min
+}
+
+func (c *Context) getEvents(minNr int, events []Event, timeout *time.Duration) (int, error) {
+	if minNr < 0 || minNr > len(events) {
+		return 0, errGetArgs
+	}
+	var deadline time.Time
+	hasDeadline := timeout != nil
+	if hasDeadline {
+		deadline = time.Now().Add(*timeout)
+	}
+	sk := sink{events: events}
+	w := getWaiter{sk: &sk, min: minNr}
+	c.mu.Lock()
+	if c.closing {
+		c.mu.Unlock()
+		return 0, errGetDestroyed
+	}
+	w.satisfied(c)
+	// Collect what the kernel already has, up to len(events), without waiting.
+	if sk.n < len(events) && c.reapMu.TryLock() {
+		c.mu.Unlock()
+		n, _ := c.be.Reap(c.comps[:min(len(c.comps), len(events)-sk.n)], false, 0)
+		c.mu.Lock()
+		if n > 0 {
+			c.route(c.comps[:n], &sk)
+		}
+		c.reapMu.Unlock()
+		if c.waiters > 0 {
+			c.notifyLocked()
+		}
+	}
+	ok := c.await(&w, &sk, deadline, hasDeadline, true)
+	if !ok && (c.closing || c.dead) {
+		c.mu.Unlock()
+		return 0, errGetDestroyed
+	}
+	c.mu.Unlock()
+	return sk.n, nil
+}
+
+// ---- the ready queue ----
+
+// evQueue is a ring of events completed and not yet delivered. It never holds
+// more than maxEvents (one per outstanding request), so it never grows.
+type evQueue struct {
+	buf  []Event
+	head int
+	n    int
+}
+
+func (q *evQueue) push(ev Event) {
+	q.buf[(q.head+q.n)%len(q.buf)] = ev
+	q.n++
+}
+
+func (q *evQueue) pop() Event {
+	ev := q.buf[q.head]
+	q.buf[q.head] = Event{}
+	q.head = (q.head + 1) % len(q.buf)
+	q.n--
+	return ev
+}

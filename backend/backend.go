@@ -1,0 +1,132 @@
+// Package backend holds the kernel mechanisms that package aio drives: io_uring
+// (uring_linux.go) and classic kernel AIO (kaio_linux.go), and the choice between
+// them (select.go).
+//
+// A backend is deliberately small. It moves requests into the kernel, reports each
+// request's final result exactly once, and asks the kernel to cancel. Everything
+// a caller can observe — slots, generations, pinning, the one-event invariant,
+// Cancel's and Destroy's contracts — lives in package aio, once, for every
+// backend. What a backend hides is how its kernel gets there: classic AIO's
+// readiness polls in front of pipe reads and its NOP emulation, io_uring's
+// re-arming after -EAGAIN and its resubmission of requests that the kernel
+// canceled because the submitting thread exited.
+//
+// Concurrency contract (package aio keeps it):
+//   - Submit, Cancel and Wake may be called from any goroutine, concurrently
+//     with each other and with Reap; the backend serialises what it must.
+//   - Reap is called by one goroutine at a time (aio's "reaper").
+//   - Close is called once, when no other call is running or can start.
+package backend
+
+import (
+	"errors"
+	"time"
+	"unsafe"
+)
+
+// Op codes shared with package aio (aio.Op has the same values).
+const (
+	OpRead uint8 = iota + 1
+	OpWrite
+	OpReadv
+	OpWritev
+	OpFsync
+	OpFdsync
+	OpPoll
+	OpNop
+	opMax
+)
+
+// ValidOp reports whether op is one of the Op codes above.
+func ValidOp(op uint8) bool { return op >= OpRead && op < opMax }
+
+// Req is one request as the kernel will see it. Addr points to memory that
+// package aio has pinned and keeps reachable until the request's Completion has
+// been returned by Reap.
+type Req struct {
+	Tag        uint64         // echoed in the Completion; the kernel's user_data / aio_data
+	Addr       unsafe.Pointer // the buffer (Read, Write) or the iovec array (Readv, Writev)
+	Len        uint32         // bytes (Read, Write) or iovec count (Readv, Writev)
+	Op         uint8
+	PollEvents uint32
+	FD         int32
+	Off        int64
+}
+
+// Tag bits above TagBits belong to the backend (its internal requests); package
+// aio keeps its tags below 1<<TagBits.
+const TagBits = 61
+
+const (
+	tagWake   = 1 << 63 // the backend's own wake-up request
+	tagCancel = 1 << 62 // io_uring: the ASYNC_CANCEL that targets the tag in the low bits
+	tagPoll   = 1 << 61 // the readiness poll in front of a read or write on a pollable file
+	tagMask   = 1<<TagBits - 1
+)
+
+// Kinds of Completion.
+const (
+	// KindDone is a request's final result. Exactly one per accepted Req.
+	KindDone uint8 = iota
+	// KindCancel is the kernel's answer to an asynchronous Cancel: Res is 0 when
+	// the target was found and will end with -ECANCELED, or a negated errno
+	// (-ENOENT, -EALREADY) when it could not be stopped.
+	KindCancel
+)
+
+// Completion is one result.
+type Completion struct {
+	Tag  uint64
+	Res  int64
+	Kind uint8
+}
+
+// CancelAnswer is what Backend.Cancel learned at once.
+type CancelAnswer uint8
+
+const (
+	// CancelRefused: the target cannot be stopped (already running, or of a kind
+	// the kernel never cancels); its Completion will come as usual.
+	CancelRefused CancelAnswer = iota
+	// CancelPending: the target will end soon; if it ends with -ECANCELED it was
+	// stopped before any data moved.
+	CancelPending
+	// CancelAsync: the kernel's answer comes later as a KindCancel Completion with
+	// the same tag.
+	CancelAsync
+)
+
+// Backend is one kernel mechanism.
+type Backend interface {
+	// Name is "uring" or "kaio".
+	Name() string
+	// Submit hands reqs to the kernel. It returns how many it took, in order;
+	// anything not taken never reaches the kernel and never completes. Requests
+	// that end at once (per-request failures io_submit reports, emulated NOPs)
+	// are written to inline, which has room for len(reqs); ninline says how many.
+	Submit(reqs []Req, inline []Completion) (taken, ninline int, err error)
+	// Reap fills cs with completions. With wait false it never blocks. With wait
+	// true it blocks until at least one completion or Wake, or until timeout
+	// (negative: no limit) expires; it may then return 0 with a nil error.
+	Reap(cs []Completion, wait bool, timeout time.Duration) (int, error)
+	// Cancel asks the kernel to stop the request with tag.
+	Cancel(tag uint64) (CancelAnswer, error)
+	// CancelMany asks for several at once, as one batch where the kernel allows;
+	// answers[i] is the answer for tags[i].
+	CancelMany(tags []uint64, answers []CancelAnswer) error
+	// Wake makes a Reap blocked in the kernel return soon.
+	Wake()
+	// Close releases the kernel object. Every request must have completed.
+	Close() error
+}
+
+// Probe is what selection learned about one backend: Err is nil for the backend
+// that runs, and otherwise says why that backend could not run.
+type Probe struct {
+	Backend string
+	Err     error
+}
+
+// ErrNotSupported is matched by every error that means "this backend or feature
+// cannot run here". Package aio exports the same value.
+var ErrNotSupported = errors.New("not supported")

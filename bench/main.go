@@ -1,0 +1,231 @@
+// Command bench measures the uringaio library side by side: io_uring ("uring"),
+// classic kernel AIO ("kaio") and plain goroutines calling os.File.ReadAt
+// ("gosync"), with fio beside them when asked.
+//
+//	go -C bench run .                       # the default matrix, about a minute
+//	go -C bench run . --backend=uring,kaio --workload=randread-direct --iodepth=1,32,128
+//	go -C bench run . --fio                 # fio with the same parameters in the same run
+//	go -C bench run . --format=bench > new.txt && benchstat old.txt new.txt
+//
+// It makes its own data file (256 MiB in the temp dir unless --file/--size say
+// otherwise), prints a table, and writes results.json and results.svg into --out.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without the exit: 0 when every case ran (or was n/a, or its
+// backend is not available here under --backend=all), 1 when a case failed,
+// 2 for bad flags.
+func run(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var (
+		backend  = fs.String("backend", "all", "comma list of backends: uring, kaio, gosync, auto (aio picks), env (URINGAIO_BACKEND picks), all = uring,kaio,gosync")
+		workload = fs.String("workload", strings.Join(defaultWorkloads, ","), "comma list of workloads: "+strings.Join(allWorkloads, ", "))
+		bs       = fs.String("bs", "4k", "comma list of request sizes (4k, 64k, 1M, 4096)")
+		iodepth  = fs.String("iodepth", strconv.Itoa(defaultQD), "comma list of queue depths (requests in flight; goroutines for gosync)")
+		batch    = fs.String("batch", "", "comma list of requests per Submit call (default: 1 for disk workloads, like fio; 32 for poll)")
+		rt       = fs.Duration("runtime", 0, "measured time per case (default: 6s disk workloads, 3s poll and cancel; ~1 min for the default matrix)")
+		warm     = fs.Duration("warmup", -1, "unmeasured warm-up per case, like fio's ramp_time (default 500ms)")
+		size     = fs.String("size", "256M", "data file size (region used by the disk workloads)")
+		file     = fs.String("file", "", "data file (default "+defaultDataPath()+"); created if missing or smaller than --size; randwrite-direct overwrites it")
+		direct   = fs.Bool("direct", false, "turn randread/randwrite into randread-direct/randwrite-direct (O_DIRECT)")
+		cancelN  = fs.Int("cancel-n", defaultCancelN, "pending requests in the cancel workload")
+		useFio   = fs.Bool("fio", false, "also run fio with the same parameters (io_uring beside uring, libaio beside kaio, psync beside gosync)")
+		jsonOut  = fs.Bool("json", false, "print the results as JSON on stdout (same as --format=json)")
+		format   = fs.String("format", "table", "stdout format: table, bench (Go benchmark lines for benchstat), json")
+		out      = fs.String("out", "./bench-results", "directory for results.json and results.svg (\"\" writes none)")
+		quiet    = fs.Bool("q", false, "no progress lines on stderr")
+	)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "usage: go -C bench run . [flags]\n\nBenchmarks uringaio's backends (io_uring, classic AIO) against os.File goroutines and, with --fio, fio.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return 2
+	}
+	if fs.NArg() > 0 {
+		fmt.Fprintf(stderr, "bench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	bad := func(err error) int {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 2
+	}
+
+	cfg := Config{Runtime: *rt, Warmup: *warm, Direct: *direct, Fio: *useFio, CancelN: *cancelN}
+	var err error
+	if cfg.Backends, err = expandBackends(splitList(*backend)); err != nil {
+		return bad(err)
+	}
+	cfg.Required = map[string]bool{}
+	for _, b := range splitList(*backend) {
+		if b != "all" {
+			cfg.Required[b] = true
+		}
+	}
+	for _, wl := range splitList(*workload) {
+		if _, ok := workloads[wl]; !ok {
+			return bad(fmt.Errorf("unknown workload %q (valid: %s)", wl, strings.Join(allWorkloads, ", ")))
+		}
+		cfg.Workloads = append(cfg.Workloads, wl)
+	}
+	cfg.Workloads = dedup(cfg.Workloads)
+	if len(cfg.Backends) == 0 || len(cfg.Workloads) == 0 {
+		return bad(fmt.Errorf("--backend and --workload must name at least one"))
+	}
+	if cfg.BS, err = parseSizeList(*bs); err != nil {
+		return bad(fmt.Errorf("--bs: %w", err))
+	}
+	for _, v := range cfg.BS {
+		if v%512 != 0 {
+			return bad(fmt.Errorf("--bs %d: want a multiple of 512 (O_DIRECT needs 4096 on most disks)", v))
+		}
+	}
+	if cfg.QD, err = parseIntList(*iodepth, 1, 4096); err != nil {
+		return bad(fmt.Errorf("--iodepth: %w", err))
+	}
+	if *batch != "" {
+		if cfg.Batch, err = parseIntList(*batch, 1, 4096); err != nil {
+			return bad(fmt.Errorf("--batch: %w", err))
+		}
+	}
+	if cfg.Size, err = parseSize(*size); err != nil {
+		return bad(fmt.Errorf("--size: %w", err))
+	}
+	if cfg.CancelN < 1 || cfg.CancelN > 32768 {
+		return bad(fmt.Errorf("--cancel-n %d: want 1..32768", cfg.CancelN))
+	}
+	cfg.File = *file
+	if cfg.File == "" {
+		cfg.File = defaultDataPath()
+	}
+	if *jsonOut {
+		*format = "json"
+	}
+	switch *format {
+	case "table", "bench", "json":
+	default:
+		return bad(fmt.Errorf("--format %q: want table, bench or json", *format))
+	}
+	if !*quiet {
+		cfg.Progress = stderr
+		if f, ok := stderr.(*os.File); ok {
+			_, terr := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
+			cfg.Live = terr == nil
+		}
+	}
+	if cfg.Progress != nil {
+		est := estimate(buildMatrix(cfg), cfg.Fio)
+		fmt.Fprintf(stderr, "bench: %d cases, about %s\n", len(buildMatrix(cfg)), est.Round(time.Second))
+	}
+
+	res, err := RunMatrix(cfg)
+	if err != nil {
+		fmt.Fprintln(stderr, "bench:", err)
+		return 1
+	}
+	switch *format {
+	case "table":
+		writeTable(stdout, res)
+	case "bench":
+		writeBench(stdout, res)
+	case "json":
+		if err := writeJSON(stdout, res); err != nil {
+			fmt.Fprintln(stderr, "bench:", err)
+			return 1
+		}
+	}
+	if *out != "" {
+		jp, sp, err := writeOutputs(*out, res)
+		if err != nil {
+			fmt.Fprintln(stderr, "bench: writing results:", err)
+			return 1
+		}
+		if cfg.Progress != nil {
+			fmt.Fprintf(stderr, "bench: wrote %s and %s\n", jp, sp)
+		}
+	}
+	return exitCode(cfg, res)
+}
+
+// exitCode is 1 when any case failed, or when a backend named explicitly (not
+// through "all") is not available here.
+func exitCode(cfg Config, res *Results) int {
+	code := 0
+	for _, r := range res.Rows {
+		if r.Error != "" || (r.NotSupported && cfg.Required[r.Backend]) {
+			code = 1
+		}
+	}
+	return code
+}
+
+// estimate is how long the cases will take, roughly.
+func estimate(cases []Case, withFio bool) time.Duration {
+	var d time.Duration
+	for _, c := range cases {
+		d += c.Warmup + c.Runtime
+		if withFio && workloads[c.Workload].disk && fioEngine(c.Backend) != "" {
+			d += c.Warmup + c.Runtime
+		}
+	}
+	return d
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func parseIntList(s string, lo, hi int) ([]int, error) {
+	var out []int
+	for _, p := range splitList(s) {
+		v, err := strconv.Atoi(p)
+		if err != nil || v < lo || v > hi {
+			return nil, fmt.Errorf("bad value %q (want %d..%d)", p, lo, hi)
+		}
+		out = append(out, v)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("empty list")
+	}
+	return out, nil
+}
+
+func parseSizeList(s string) ([]int, error) {
+	var out []int
+	for _, p := range splitList(s) {
+		v, err := parseSize(p)
+		if err != nil {
+			return nil, err
+		}
+		if v > 1<<30 {
+			return nil, fmt.Errorf("%q is too large", p)
+		}
+		out = append(out, int(v))
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("empty list")
+	}
+	return out, nil
+}

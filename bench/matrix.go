@@ -1,0 +1,452 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/uringaio/uringaio/aio"
+)
+
+// Config is everything a run needs; main fills it from the flags, tests directly.
+type Config struct {
+	Backends  []string        // uring, kaio, gosync, auto, env
+	Workloads []string        // see allWorkloads
+	BS        []int           // request sizes
+	QD        []int           // requests in flight (goroutines for gosync)
+	Batch     []int           // requests per Submit call; nil: per-workload default
+	Runtime   time.Duration   // measured time per case; 0: per-workload default
+	Warmup    time.Duration   // unmeasured time before each case; <0: default
+	Size      int64           // data file region
+	File      string          // data file path
+	Direct    bool            // buffered disk workloads become their O_DIRECT twins
+	Fio       bool            // run fio beside each disk case
+	CancelN   int             // pending requests in the cancel workload
+	Progress  io.Writer       // progress lines (stderr); nil: none
+	Live      bool            // rewrite a live progress line (stderr is a terminal)
+	Required  map[string]bool // backends named explicitly: not being available is a failure
+}
+
+// Defaults.
+const (
+	defaultSize    = 256 << 20
+	defaultBS      = 4096
+	defaultQD      = 32
+	defaultWarmup  = 500 * time.Millisecond
+	defaultCancelN = 1000
+)
+
+// Case is one cell of the matrix.
+type Case struct {
+	Backend  string
+	Workload string
+	BS       int
+	QD       int
+	Batch    int
+	Runtime  time.Duration
+	Warmup   time.Duration
+	CancelN  int
+}
+
+func (c Case) String() string {
+	switch {
+	case c.Workload == wlCancel:
+		return fmt.Sprintf("%s %s n=%d", c.Backend, c.Workload, c.CancelN)
+	case c.Workload == wlPoll:
+		return fmt.Sprintf("%s %s qd=%d batch=%d", c.Backend, c.Workload, c.QD, c.Batch)
+	case c.Backend == "gosync":
+		return fmt.Sprintf("%s %s bs=%d goroutines=%d", c.Backend, c.Workload, c.BS, c.QD)
+	}
+	return fmt.Sprintf("%s %s bs=%d qd=%d batch=%d", c.Backend, c.Workload, c.BS, c.QD, c.Batch)
+}
+
+// buildMatrix expands the configuration into cases, in the order they run:
+// workload by workload, the backends side by side.
+func buildMatrix(cfg Config) []Case {
+	var cases []Case
+	seen := map[Case]bool{}
+	for _, wl := range cfg.Workloads {
+		if cfg.Direct {
+			wl = directVariant(wl)
+		}
+		info := workloads[wl]
+		rt := cfg.Runtime
+		if rt <= 0 {
+			rt = info.runtime
+		}
+		warm := cfg.Warmup
+		if warm < 0 {
+			warm = defaultWarmup
+		}
+		batches := cfg.Batch
+		if len(batches) == 0 {
+			batches = []int{info.batch}
+		}
+		bss, qds := cfg.BS, cfg.QD
+		if !info.disk {
+			bss = []int{0}
+		}
+		if wl == wlCancel {
+			qds, batches = []int{cfg.CancelN}, []int{1}
+		}
+		for _, bs := range bss {
+			for _, qd := range qds {
+				for _, batch := range batches {
+					for _, be := range cfg.Backends {
+						c := Case{Backend: be, Workload: wl, BS: bs, QD: qd, Batch: batch, Runtime: rt, Warmup: warm, CancelN: cfg.CancelN}
+						if c.Batch > c.QD {
+							c.Batch = c.QD
+						}
+						if be == "gosync" {
+							c.Batch = 1
+						}
+						if !seen[c] {
+							seen[c] = true
+							cases = append(cases, c)
+						}
+					}
+				}
+			}
+		}
+	}
+	return cases
+}
+
+// runEnv is shared by the cases of one run.
+type runEnv struct {
+	cfg      Config
+	data     *dataFile
+	fio      string // fio's path when --fio and installed
+	index    int    // case number, for progress lines
+	total    int
+	mu       sync.Mutex
+	current  string
+	started  time.Time
+	planned  time.Duration
+	tickStop chan struct{}
+}
+
+// caseStarted marks the start of a case's timed part (for the live progress line).
+func (e *runEnv) caseStarted(cs Case, t time.Time) {
+	e.mu.Lock()
+	e.started = t
+	e.planned = cs.Warmup + cs.Runtime
+	e.mu.Unlock()
+}
+
+func (e *runEnv) progressf(format string, args ...any) {
+	if e.cfg.Progress == nil {
+		return
+	}
+	if e.cfg.Live {
+		fmt.Fprint(e.cfg.Progress, "\r\033[K")
+	}
+	fmt.Fprintf(e.cfg.Progress, format, args...)
+}
+
+// ticker keeps a live "[3/10] uring randread ... 2.5/6.5s" line on a terminal.
+// It allocates a few times a second, which shows as well under 0.01 allocs/op.
+func (e *runEnv) ticker() {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-e.tickStop:
+			return
+		case <-t.C:
+			e.mu.Lock()
+			cur, st, pl := e.current, e.started, e.planned
+			e.mu.Unlock()
+			if cur != "" && !st.IsZero() {
+				fmt.Fprintf(e.cfg.Progress, "\r\033[K%s %.1f/%.1fs", cur, time.Since(st).Seconds(), pl.Seconds())
+			}
+		}
+	}
+}
+
+// Results is what a run produces: results.json holds exactly this.
+type Results struct {
+	Meta Meta  `json:"meta"`
+	Rows []Row `json:"rows"`
+}
+
+// RunMatrix prepares the data file, runs every case (and fio beside the disk
+// cases when asked), and returns the rows. A case that fails gives a row with
+// Error set and the run goes on; the error returned is only for what stops
+// the whole run (no data file).
+func RunMatrix(cfg Config) (*Results, error) {
+	cases := buildMatrix(cfg)
+	res := &Results{Meta: collectMeta(cfg)}
+	env := &runEnv{cfg: cfg, total: len(cases)}
+	needData := false
+	for _, c := range cases {
+		if workloads[c.Workload].disk {
+			needData = true
+		}
+	}
+	progress := cfg.Progress
+	if progress == nil {
+		progress = io.Discard
+	}
+	if needData {
+		df, err := prepareDataFile(cfg.File, cfg.Size, progress)
+		if err != nil {
+			return nil, err
+		}
+		env.data = df
+		res.Meta.File, res.Meta.FileSize, res.Meta.FileFS, res.Meta.FileCreated = df.Path, df.Size, df.FSType, df.Created
+	}
+	if cfg.Fio {
+		env.fio = fioPath()
+		if env.fio == "" {
+			res.Meta.Notes = append(res.Meta.Notes, "--fio: fio is not installed (apt-get install -y fio); no fio rows")
+			fmt.Fprintln(progress, "note: --fio given but fio is not installed (apt-get install -y fio); going on without fio rows")
+		} else {
+			res.Meta.FioVersion = fioVersion(env.fio)
+		}
+	}
+	if cfg.Live && cfg.Progress != nil {
+		env.tickStop = make(chan struct{})
+		go env.ticker()
+		defer close(env.tickStop)
+	}
+
+	for i, cs := range cases {
+		env.index = i + 1
+		rows := runCase(cs, env)
+		for _, r := range rows {
+			label := cs.String()
+			if r.Workload != cs.Workload {
+				label = strings.Replace(label, cs.Workload, r.Workload, 1)
+			}
+			env.progressf("[%d/%d] %s: %s\n", env.index, env.total, label, r.summary())
+		}
+		res.Rows = append(res.Rows, rows...)
+		if env.fio != "" && workloads[cs.Workload].disk && !rows[0].Skipped {
+			be := cs.Backend
+			if rows[0].BackendRan != "" {
+				be = rows[0].BackendRan // auto, env: fio beside what actually ran
+			}
+			if eng := fioEngine(be); eng != "" {
+				res.Rows = append(res.Rows, runFioCase(cs, eng, env))
+				env.progressf("[%d/%d] fio %s %s: %s\n", env.index, env.total, eng, cs.Workload, res.Rows[len(res.Rows)-1].summary())
+			}
+		}
+	}
+	if cfg.Live && cfg.Progress != nil {
+		env.progressf("")
+	}
+	computeRatios(res.Rows)
+	return res, nil
+}
+
+// runCase runs one case and returns its rows (two for cancel).
+func runCase(cs Case, env *runEnv) []Row {
+	info := workloads[cs.Workload]
+	row := Row{Tool: "uringaio", Backend: cs.Backend, Workload: cs.Workload, BS: cs.BS, QD: cs.QD, Batch: cs.Batch}
+	if cs.Backend == "gosync" {
+		row.Tool = "gosync"
+	}
+	env.mu.Lock()
+	env.current = fmt.Sprintf("[%d/%d] %s", env.index, env.total, cs)
+	env.started = time.Time{}
+	env.mu.Unlock()
+	defer func() {
+		env.mu.Lock()
+		env.current = ""
+		env.mu.Unlock()
+	}()
+	if env.cfg.Live {
+		env.progressf("%s ...", env.current)
+	}
+
+	// A hung request must not hang the run forever: dump the goroutines and exit.
+	limit := cs.Warmup + cs.Runtime + 2*time.Minute
+	watchdog := time.AfterFunc(limit, func() {
+		buf := make([]byte, 1<<20)
+		n := runtime.Stack(buf, true)
+		fmt.Fprintf(os.Stderr, "\nbench: case %s has not finished after %v; the library seems stuck. Goroutines:\n%s\n", cs, limit, buf[:n])
+		os.Exit(3)
+	})
+	defer watchdog.Stop()
+
+	if info.disk && !info.direct {
+		res, took, err := warmCache(env.data.Path, env.data.Size)
+		if err != nil {
+			row.Error = err.Error()
+			return []Row{row}
+		}
+		row.Notes = append(row.Notes, fmt.Sprintf("page cache warmed first (read %s in %.2fs; %.0f%% resident)", fmtBytes(env.data.Size), took.Seconds(), res*100))
+		row.Resident = res
+	}
+
+	runtime.GC() // start every case from a clean heap
+	var err error
+	switch {
+	case cs.Workload == wlCancel:
+		if cs.Backend == "gosync" {
+			err = &skipError{"n/a: gosync has no cancel"}
+			break
+		}
+		all := row
+		all.Workload = wlCancelFD
+		row.LatencyOf = "one Cancel call"
+		err = runCancel(cs, env, &row, &all)
+		if err == nil {
+			return []Row{row, all}
+		}
+		finishErr(&row, err)
+		all.Error, all.Skipped, all.NotSupported = row.Error, row.Skipped, row.NotSupported
+		return []Row{row, all}
+	case cs.Backend == "gosync":
+		row.LatencyOf = "per ReadAt/WriteAt call"
+		err = runGosync(cs, env, &row)
+	default:
+		row.LatencyOf = "per request, submit to reap"
+		err = runAIO(cs, env, &row)
+	}
+	finishErr(&row, err)
+	return []Row{row}
+}
+
+// finishErr records a case's error in its row: skips (n/a, not supported)
+// are marked Skipped, anything else is an Error.
+func finishErr(row *Row, err error) {
+	if err == nil {
+		return
+	}
+	var se *skipError
+	if errors.As(err, &se) {
+		row.Skipped = true
+		row.SkipReason = se.reason
+		return
+	}
+	row.Error = err.Error()
+}
+
+// runFioCase runs fio beside a library case.
+func runFioCase(cs Case, engine string, env *runEnv) Row {
+	row := Row{Tool: "fio", Backend: engine, Workload: cs.Workload, BS: cs.BS, QD: cs.QD, Batch: cs.Batch}
+	if engine == "psync" {
+		row.Batch = 1
+	}
+	if info := workloads[cs.Workload]; !info.direct {
+		if res, _, err := warmCache(env.data.Path, env.data.Size); err == nil {
+			row.Resident = res
+		}
+	}
+	env.mu.Lock()
+	env.current = fmt.Sprintf("[%d/%d] fio %s %s", env.index, env.total, engine, cs.Workload)
+	env.mu.Unlock()
+	if err := runFio(env.fio, cs, engine, env, &row); err != nil {
+		row.Error = err.Error()
+	}
+	env.mu.Lock()
+	env.current = ""
+	env.mu.Unlock()
+	return row
+}
+
+// computeRatios fills each row's ratio to fio's same engine (library and fio
+// rows alike) and, for the aio rows, to gosync with the same workload, size
+// and depth.
+func computeRatios(rows []Row) {
+	type key struct {
+		wl            string
+		bs, qd, batch int
+	}
+	fio := map[string]map[key]float64{}
+	gos := map[key]float64{}
+	for _, r := range rows {
+		if r.Error != "" || r.Skipped || r.IOPS <= 0 {
+			continue
+		}
+		switch r.Tool {
+		case "fio":
+			if fio[r.Backend] == nil {
+				fio[r.Backend] = map[key]float64{}
+			}
+			fio[r.Backend][key{r.Workload, r.BS, r.QD, r.Batch}] = r.IOPS
+		case "gosync":
+			gos[key{r.Workload, r.BS, r.QD, 0}] = r.IOPS
+		}
+	}
+	lib := map[string]map[key]float64{}
+	for i := range rows {
+		r := &rows[i]
+		if r.Error != "" || r.Skipped || r.IOPS <= 0 || r.Tool == "fio" {
+			continue
+		}
+		eng := fioEngine(r.BackendRan)
+		if r.Tool == "gosync" {
+			eng = "psync"
+		}
+		k := key{r.Workload, r.BS, r.QD, r.Batch}
+		if f := fio[eng][k]; f > 0 {
+			r.RatioFio = r.IOPS / f
+			if lib[eng] == nil {
+				lib[eng] = map[key]float64{}
+			}
+			lib[eng][k] = r.IOPS
+		}
+		if g := gos[key{r.Workload, r.BS, r.QD, 0}]; g > 0 && r.Tool == "uringaio" {
+			r.RatioGosync = r.IOPS / g
+		}
+	}
+	for i := range rows {
+		r := &rows[i]
+		if r.Tool != "fio" || r.IOPS <= 0 {
+			continue
+		}
+		if l := lib[r.Backend][key{r.Workload, r.BS, r.QD, r.Batch}]; l > 0 {
+			r.RatioFio = l / r.IOPS
+		}
+	}
+}
+
+// validBackends and helpers for flag checking.
+var validBackends = []string{"uring", "kaio", "gosync", "auto", "env"}
+
+func expandBackends(list []string) ([]string, error) {
+	var out []string
+	for _, b := range list {
+		b = strings.TrimSpace(b)
+		switch b {
+		case "all":
+			out = append(out, "uring", "kaio", "gosync")
+		case "uring", "kaio", "gosync", "auto", "env":
+			out = append(out, b)
+		default:
+			return nil, fmt.Errorf("unknown backend %q (valid: uring, kaio, gosync, auto, env, all)", b)
+		}
+	}
+	return dedup(out), nil
+}
+
+func dedup(s []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, v := range s {
+		if !seen[v] {
+			seen[v] = true
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// autoProbe sets up a one-entry Context the way aio.Setup would (auto, or what
+// URINGAIO_BACKEND says) to report which backend auto picks and why.
+func autoProbe() (chosen string, probes []ProbeInfo, err error) {
+	ctx, err := aio.SetupWithOptions(1, aio.Options{Backend: "auto"})
+	if err != nil {
+		return "", nil, err
+	}
+	defer ctx.Destroy()
+	return ctx.Backend(), probeInfos(ctx.Probes()), nil
+}
