@@ -78,7 +78,7 @@ func (c *Context) Cancel(cb *IOCB) (Event, error) {
 			break
 		}
 		// Someone else is canceling it: wait for their outcome, then look again.
-		c.await(notCanceling{idx, s.gen}, nil, time.Time{}, false, false)
+		c.await(&waiter{kind: waitNotCanceling, idx: idx, gen: s.gen}, time.Time{}, false, false)
 	}
 	s := &c.slots[idx]
 	private := s.private
@@ -93,7 +93,7 @@ func (c *Context) Cancel(cb *IOCB) (Event, error) {
 		ans = backend.CancelRefused
 	}
 	s.answer = ans
-	c.await(cancelDecided{idx}, nil, time.Time{}, false, false)
+	c.await(&waiter{kind: waitCancelDecided, idx: idx}, time.Time{}, false, false)
 	canceled, ev := c.finishCancel(idx, cancelOne)
 	if canceled && !private {
 		return ev, nil
@@ -108,22 +108,6 @@ func (c *Context) startCancel(idx int32, kind uint8) {
 	s.answer, s.answered, s.answerRes = backend.CancelAsync, false, 0
 	s.done, s.res = false, 0
 }
-
-// notCanceling waits until nobody is canceling slot idx (or it was reused).
-type notCanceling struct {
-	idx int32
-	gen uint32
-}
-
-func (w notCanceling) satisfied(c *Context) bool {
-	s := &c.slots[w.idx]
-	return s.cb == nil || s.gen != w.gen || !s.canceling
-}
-
-// cancelDecided waits until the outcome of canceling slot idx is known.
-type cancelDecided struct{ idx int32 }
-
-func (w cancelDecided) satisfied(c *Context) bool { return c.slots[w.idx].decided() }
 
 // decided reports whether the outcome of canceling s is known. With mu held.
 func (s *slot) decided() bool {
@@ -241,7 +225,7 @@ func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
 		if busy < 0 {
 			break
 		}
-		c.await(notCanceling{busy, c.slots[busy].gen}, nil, time.Time{}, false, false)
+		c.await(&waiter{kind: waitNotCanceling, idx: busy, gen: c.slots[busy].gen}, time.Time{}, false, false)
 	}
 	if len(targets) == 0 {
 		return AllDone, nil
@@ -275,19 +259,8 @@ func (c *Context) cancelSlots(idxs []int32) error {
 	for i, idx := range idxs {
 		c.slots[idx].answer = answers[i]
 	}
-	c.await(allDecided(idxs), nil, time.Time{}, false, false)
+	c.await(&waiter{kind: waitAllDecided, idxs: idxs}, time.Time{}, false, false)
 	return err
-}
-
-type allDecided []int32
-
-func (w allDecided) satisfied(c *Context) bool {
-	for _, idx := range w {
-		if !c.slots[idx].decided() {
-			return false
-		}
-	}
-	return true
 }
 
 // Error reports the state of cb, like aio_error(3): EINPROGRESS while it is
@@ -313,10 +286,6 @@ func (c *Context) Error(cb *IOCB) error {
 }
 
 // ---- Destroy ----
-
-type allFree struct{}
-
-func (allFree) satisfied(c *Context) bool { return len(c.free) == c.max }
 
 func (c *Context) destroy() error {
 	c.mu.Lock()
@@ -349,7 +318,7 @@ func (c *Context) destroy() error {
 	}
 	// Wait for everything the kernel still holds (requests that could not be
 	// canceled, and those other goroutines are canceling or collecting).
-	c.await(allFree{}, nil, time.Time{}, false, false)
+	c.await(&waiter{kind: waitAllFree}, time.Time{}, false, false)
 	for c.ready.n > 0 {
 		ev := c.ready.pop()
 		c.delivered(ev.IOCB)

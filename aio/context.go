@@ -68,7 +68,7 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 		stop = context.AfterFunc(ctx, func() { c.cancelFor(idx, gen) })
 	}
 	c.mu.Lock()
-	c.await(doWaiter{idx, gen}, nil, time.Time{}, false, false)
+	c.await(&waiter{kind: waitDo, idx: idx, gen: gen}, time.Time{}, false, false)
 	s := &c.slots[idx]
 	ev := Event{Data: s.data, IOCB: cb, Res: s.res}
 	c.freeSlot(idx)
@@ -83,16 +83,6 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 		}
 	}
 	return ev, ev.Err()
-}
-
-type doWaiter struct {
-	idx int32
-	gen uint32
-}
-
-func (w doWaiter) satisfied(c *Context) bool {
-	s := &c.slots[w.idx]
-	return s.gen == w.gen && s.done && !s.canceling
 }
 
 // cancelFor cancels Do's request in slot idx, if it is still that request and
@@ -115,7 +105,7 @@ func (c *Context) cancelFor(idx int32, gen uint32) {
 		ans = backend.CancelRefused
 	}
 	s.answer = ans
-	c.await(cancelDecided{idx}, nil, time.Time{}, false, false)
+	c.await(&waiter{kind: waitCancelDecided, idx: idx}, time.Time{}, false, false)
 	c.finishCancel(idx, cancelNotify)
 }
 

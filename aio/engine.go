@@ -174,9 +174,60 @@ func (c *Context) waitLocked(deadline time.Time, hasDeadline bool) {
 	c.waiters--
 }
 
-// waiter is one goroutine's reason to wait, checked under mu.
-type waiter interface {
-	satisfied(c *Context) bool
+// waiter is one goroutine's reason to wait, checked under mu. It is a plain
+// struct, not an interface, so that it stays on the waiting goroutine's stack:
+// GetEvents must not allocate.
+type waiter struct {
+	kind waitKind
+	idx  int32   // waitNotCanceling, waitCancelDecided, waitDo
+	gen  uint32  // waitNotCanceling, waitDo
+	idxs []int32 // waitAllDecided
+	sk   *sink   // waitEvents
+	min  int     // waitEvents
+}
+
+type waitKind uint8
+
+const (
+	waitEvents        waitKind = iota // GetEvents: min events in sk
+	waitNotCanceling                  // nobody is canceling slot idx (or it was reused)
+	waitCancelDecided                 // the outcome of canceling slot idx is known
+	waitAllDecided                    // ... of every slot in idxs
+	waitAllFree                       // every slot is free (Destroy)
+	waitDo                            // Do's request in slot idx has its final result
+)
+
+func (w *waiter) satisfied(c *Context) bool {
+	switch w.kind {
+	case waitEvents:
+		// Take what is ready first, in order.
+		sk := w.sk
+		for sk.n < len(sk.events) && c.ready.n > 0 {
+			ev := c.ready.pop()
+			sk.events[sk.n] = ev
+			sk.n++
+			c.delivered(ev.IOCB)
+		}
+		return sk.n >= w.min
+	case waitNotCanceling:
+		s := &c.slots[w.idx]
+		return s.cb == nil || s.gen != w.gen || !s.canceling
+	case waitCancelDecided:
+		return c.slots[w.idx].decided()
+	case waitAllDecided:
+		for _, idx := range w.idxs {
+			if !c.slots[idx].decided() {
+				return false
+			}
+		}
+		return true
+	case waitAllFree:
+		return len(c.free) == c.max
+	case waitDo:
+		s := &c.slots[w.idx]
+		return s.gen == w.gen && s.done && !s.canceling
+	}
+	panic("aio: unknown waiter")
 }
 
 // sink is where a GetEvents reaper receives public events directly.
@@ -189,7 +240,7 @@ type sink struct {
 // reaper role and sleeping otherwise. With mu held on entry and on return.
 // It returns false when the deadline passed, or when interruptible and
 // the Context is being destroyed, before w was satisfied.
-func (c *Context) await(w waiter, sk *sink, deadline time.Time, hasDeadline, interruptible bool) bool {
+func (c *Context) await(w *waiter, deadline time.Time, hasDeadline, interruptible bool) bool {
 	for {
 		if w.satisfied(c) {
 			return true
@@ -201,7 +252,7 @@ func (c *Context) await(w waiter, sk *sink, deadline time.Time, hasDeadline, int
 			return false
 		}
 		if c.reapMu.TryLock() {
-			ok := c.reap(w, sk, deadline, hasDeadline, interruptible)
+			ok := c.reap(w, deadline, hasDeadline, interruptible)
 			c.reapMu.Unlock()
 			// Let another waiter take the role.
 			if c.waiters > 0 {
@@ -218,7 +269,7 @@ func (c *Context) await(w waiter, sk *sink, deadline time.Time, hasDeadline, int
 
 // reap runs the reaper loop until w is satisfied. With mu and reapMu held; mu
 // is released during backend calls.
-func (c *Context) reap(w waiter, sk *sink, deadline time.Time, hasDeadline, interruptible bool) bool {
+func (c *Context) reap(w *waiter, deadline time.Time, hasDeadline, interruptible bool) bool {
 	for {
 		if w.satisfied(c) {
 			return true
@@ -251,7 +302,7 @@ func (c *Context) reap(w waiter, sk *sink, deadline time.Time, hasDeadline, inte
 		}
 		c.mu.Lock()
 		if n > 0 {
-			c.route(c.comps[:n], sk)
+			c.route(c.comps[:n], w.sk)
 		}
 		if err != nil {
 			// The backend cannot wait (it should not happen); do not spin.
@@ -545,22 +596,6 @@ func errnoOf(err error) unix.Errno {
 
 // ---- GetEvents ----
 
-type getWaiter struct {
-	sk  *sink
-	min int
-}
-
-func (w *getWaiter) satisfied(c *Context) bool {
-	// Take what is ready first, in order.
-	for w.sk.n < len(w.sk.events) && c.ready.n > 0 {
-		ev := c.ready.pop()
-		w.sk.events[w.sk.n] = ev
-		w.sk.n++
-		c.delivered(ev.IOCB)
-	}
-	return w.sk.n >= w.min
-}
-
 func (c *Context) getEvents(minNr int, events []Event, timeout *time.Duration) (int, error) {
 	if minNr < 0 || minNr > len(events) {
 		return 0, errGetArgs
@@ -571,7 +606,7 @@ func (c *Context) getEvents(minNr int, events []Event, timeout *time.Duration) (
 		deadline = time.Now().Add(*timeout)
 	}
 	sk := sink{events: events}
-	w := getWaiter{sk: &sk, min: minNr}
+	w := waiter{kind: waitEvents, sk: &sk, min: minNr}
 	c.mu.Lock()
 	if c.closing {
 		c.mu.Unlock()
@@ -591,7 +626,7 @@ func (c *Context) getEvents(minNr int, events []Event, timeout *time.Duration) (
 			c.notifyLocked()
 		}
 	}
-	ok := c.await(&w, &sk, deadline, hasDeadline, true)
+	ok := c.await(&w, deadline, hasDeadline, true)
 	if !ok && (c.closing || c.dead) {
 		c.mu.Unlock()
 		return 0, errGetDestroyed
