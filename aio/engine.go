@@ -467,7 +467,7 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 		r.Len = uint32(len(cb.Buf))
 		if cap(cb.Buf) > 0 {
 			p := unsafe.SliceData(cb.Buf)
-			r.Addr = unsafe.Pointer(p)
+			r.Addr = uint64(uintptr(unsafe.Pointer(p)))
 			s.pin.Pin(p)
 			s.pinned = true
 		}
@@ -484,7 +484,7 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 		}
 		r.Len = uint32(len(s.iov))
 		if len(s.iov) > 0 {
-			r.Addr = unsafe.Pointer(&s.iov[0])
+			r.Addr = uint64(uintptr(unsafe.Pointer(&s.iov[0])))
 			s.pin.Pin(&s.iov[0])
 			s.pinned = true
 		}

@@ -21,7 +21,6 @@ package backend
 import (
 	"errors"
 	"time"
-	"unsafe"
 )
 
 // Op codes shared with package aio (aio.Op has the same values).
@@ -40,12 +39,14 @@ const (
 // ValidOp reports whether op is one of the Op codes above.
 func ValidOp(op uint8) bool { return op >= OpRead && op < opMax }
 
-// Req is one request as the kernel will see it. Addr points to memory that
-// package aio has pinned and keeps reachable until the request's Completion has
-// been returned by Reap.
+// Req is one request as the kernel will see it. Addr is the address of memory
+// that package aio has pinned and keeps reachable until the request's
+// Completion has been returned by Reap. It is an integer, not a pointer: Req
+// holds nothing for the garbage collector (copying it costs no write barrier),
+// and the backends only ever hand it to the kernel.
 type Req struct {
-	Tag        uint64         // echoed in the Completion; the kernel's user_data / aio_data
-	Addr       unsafe.Pointer // the buffer (Read, Write) or the iovec array (Readv, Writev)
+	Tag        uint64 // echoed in the Completion; the kernel's user_data / aio_data
+	Addr       uint64 // the buffer (Read, Write) or the iovec array (Readv, Writev)
 	Len        uint32         // bytes (Read, Write) or iovec count (Readv, Writev)
 	Op         uint8
 	PollEvents uint32

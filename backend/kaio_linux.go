@@ -201,7 +201,7 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 				s.phase = phDirect
 				cb.Opcode = [...]uint16{OpRead: abi.IOCB_CMD_PREAD, OpWrite: abi.IOCB_CMD_PWRITE,
 					OpReadv: abi.IOCB_CMD_PREADV, OpWritev: abi.IOCB_CMD_PWRITEV}[r.Op]
-				cb.Buf = uptr(r.Addr)
+				cb.Buf = r.Addr
 				cb.Nbytes = uint64(r.Len)
 				cb.Offset = r.Off
 			}
@@ -388,10 +388,9 @@ func (k *kaio) afterPoll(s *kstate, res int64, c *Completion) bool {
 				flags = 0
 			}
 			if r.Op == OpRead || r.Op == OpWrite {
-				iov := iovecOf(r.Addr, r.Len)
-				got = rwv2(write, r.FD, &iov, 1, flags)
+				got = rw1(write, r.FD, r.Addr, r.Len, flags)
 			} else {
-				got = rwv2(write, r.FD, (*unix.Iovec)(r.Addr), r.Len, flags)
+				got = rwv2(write, r.FD, r.Addr, r.Len, flags)
 			}
 			if got == -int64(unix.EOPNOTSUPP) && !s.plain {
 				s.plain = true // RWF_NOWAIT refused (a tty): the poll said ready

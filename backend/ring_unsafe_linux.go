@@ -128,13 +128,3 @@ func viewAioRing(ctx uint64) (v aioRingView, ok bool) {
 	return v, true
 }
 
-// uptr is the address of Go memory handed to the kernel. The memory is pinned
-// (or lives in a heap object that package aio keeps reachable and pinned) for as
-// long as the kernel may use it.
-func uptr(p unsafe.Pointer) uint64 { return uint64(uintptr(p)) }
-
-// iovecAt is the address of a one-element iovec describing addr/len, used when
-// classic AIO moves a non-vectored buffer itself with preadv2/pwritev2.
-func iovecOf(addr unsafe.Pointer, n uint32) unix.Iovec {
-	return unix.Iovec{Base: (*byte)(addr), Len: uint64(n)}
-}

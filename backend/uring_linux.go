@@ -199,16 +199,16 @@ func prep(e *abi.SQE, r *Req, tag uint64) {
 	switch r.Op {
 	case OpRead:
 		e.Opcode = abi.IORING_OP_READ
-		e.Addr, e.Len = uptr(r.Addr), r.Len
+		e.Addr, e.Len = r.Addr, r.Len
 	case OpWrite:
 		e.Opcode = abi.IORING_OP_WRITE
-		e.Addr, e.Len = uptr(r.Addr), r.Len
+		e.Addr, e.Len = r.Addr, r.Len
 	case OpReadv:
 		e.Opcode = abi.IORING_OP_READV
-		e.Addr, e.Len = uptr(r.Addr), r.Len
+		e.Addr, e.Len = r.Addr, r.Len
 	case OpWritev:
 		e.Opcode = abi.IORING_OP_WRITEV
-		e.Addr, e.Len = uptr(r.Addr), r.Len
+		e.Addr, e.Len = r.Addr, r.Len
 	case OpFsync:
 		e.Opcode = abi.IORING_OP_FSYNC
 	case OpFdsync:
