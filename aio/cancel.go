@@ -297,9 +297,11 @@ func (c *Context) destroy() error {
 	c.notifyLocked() // GetEvents waiters return EINVAL; a blocked reaper wakes
 	c.mu.Unlock()
 
-	// No Submit is running after this, and none can start.
+	// No Submit is running after this, and none can start (closing is checked
+	// under mu inside subMu).
 	c.subMu.Lock()
-	c.subMu.Unlock() //nolint:staticcheck // a barrier, not a critical section
+	//lint:ignore SA2001 a barrier, not a critical section
+	c.subMu.Unlock()
 
 	c.mu.Lock()
 	var idxs []int32

@@ -47,7 +47,7 @@ func ValidOp(op uint8) bool { return op >= OpRead && op < opMax }
 type Req struct {
 	Tag        uint64 // echoed in the Completion; the kernel's user_data / aio_data
 	Addr       uint64 // the buffer (Read, Write) or the iovec array (Readv, Writev)
-	Len        uint32         // bytes (Read, Write) or iovec count (Readv, Writev)
+	Len        uint32 // bytes (Read, Write) or iovec count (Readv, Writev)
 	Op         uint8
 	PollEvents uint32
 	FD         int32

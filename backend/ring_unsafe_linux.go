@@ -127,4 +127,3 @@ func viewAioRing(ctx uint64) (v aioRingView, ok bool) {
 	v.events = unsafe.Slice((*abi.IOEvent)(unsafe.Add(unsafe.Pointer(hdr), unsafe.Sizeof(abi.AioRing{}))), hdr.Nr)
 	return v, true
 }
-
