@@ -1,0 +1,54 @@
+// Package aio is asynchronous I/O for Linux with the shape of the classic kernel
+// AIO calls — Setup (io_setup), Submit (io_submit), GetEvents (io_getevents),
+// Cancel (io_cancel), Destroy (io_destroy) — plus POSIX aio_cancel (CancelFD) and
+// aio_error (Error), and a context.Context layer (Do, ReadAt, WriteAt, File).
+//
+// # Backends
+//
+// A Context runs on one of two kernel mechanisms, chosen when it is set up:
+// io_uring ("uring", Linux 5.11 or later) or classic kernel AIO ("kaio").
+// Options.Backend names one; when it is empty the URINGAIO_BACKEND environment
+// variable does; unset or "auto" takes io_uring when it can start and supports
+// every operation the library needs, else classic AIO. Context.Backend says which
+// one runs and Context.Probes why the others did not. A backend that was named
+// and cannot start is an error matching ErrNotSupported; there is no silent
+// fallback. Callers cannot otherwise tell the backends apart: the same
+// compatibility suite runs on both.
+//
+// # The one invariant
+//
+// Every IOCB that Submit accepts produces exactly one Event, delivered exactly
+// once: by GetEvents, or as the return value of a successful Cancel (or as Do's
+// result, for requests Do started). Until then the library keeps the IOCB and its
+// buffers reachable and pinned (runtime.Pinner), and the kernel only ever sees a
+// slot index and a generation tag, never a Go pointer. No call returns while the
+// kernel may still write into memory the caller was told is free.
+//
+// # Errors
+//
+// Refusals by the Context's calls are *CallError values that name the call and
+// match the errno a C programmer would expect (errors.Is(err, unix.EINVAL)):
+// EINVAL for malformed input or a destroyed Context, EBUSY for an IOCB still
+// outstanding, EAGAIN when maxEvents requests are outstanding or a request cannot
+// be canceled, EFAULT for Cancel(nil), EBADF for CancelFD of a closed descriptor.
+// A request's own failure is its Event's negative Res; Event.Err wraps it
+// (*RequestError). Results are normalized across backends: a canceled request has
+// Res == -ECANCELED, and kernel-internal restart codes become -EINTR.
+//
+// # Concurrency
+//
+// Every method may be called from any number of goroutines at once. Completions
+// are taken from the kernel by whichever waiter (GetEvents, Do, Cancel, Destroy)
+// holds the reaper role, and routed to their owner at once, so GetEvents callers
+// and Do callers sharing a Context do not steal or starve each other: Do's
+// requests are Do's alone and never appear in GetEvents. Destroy cancels what it
+// can, waits for the kernel to let go of everything, wakes blocked GetEvents
+// callers (EINVAL) and releases the kernel object. A Context that is never
+// destroyed stays alive, like an unclosed file descriptor.
+//
+// # Kernel requirements
+//
+// io_uring: Linux 5.11 (IORING_FEAT_EXT_ARG for GetEvents timeouts), not disabled
+// by kernel.io_uring_disabled or seccomp. Classic AIO: room under fs.aio-max-nr
+// for maxEvents+1 events (the kernel reserves about twice that).
+package aio
