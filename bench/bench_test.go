@@ -328,3 +328,31 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestFailedRequestAborts: a request whose result is wrong (here a read past
+// the end of the file, which comes back short) stops the case with an error
+// that says what failed, on every backend.
+func TestFailedRequestAborts(t *testing.T) {
+	dir := t.TempDir()
+	df, err := prepareDataFile(filepath.Join(dir, "short.dat"), 64<<10, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	df.Size = 64 << 20 // pretend the file is bigger than it is: most reads hit EOF
+	env := &runEnv{data: df}
+	for _, be := range []string{"uring", "kaio", "gosync"} {
+		if be != "gosync" && !backendAvailable(t, be) {
+			continue
+		}
+		cs := Case{Backend: be, Workload: wlRandRead, BS: 4096, QD: 4, Batch: 2, Runtime: time.Second}
+		rows := runCase(cs, env)
+		if len(rows) != 1 || rows[0].Error == "" {
+			t.Errorf("%s: a short read did not fail the case: %+v", be, rows)
+			continue
+		}
+		if !strings.Contains(rows[0].Error, "short") && !strings.Contains(rows[0].Error, "EOF") {
+			t.Errorf("%s: unclear error %q", be, rows[0].Error)
+		}
+		t.Logf("%s: %s", be, rows[0].Error)
+	}
+}

@@ -179,7 +179,7 @@ func runAIO(cs Case, env *runEnv, row *Row) error {
 					if errors.Is(err, unix.EAGAIN) && inflight > 0 {
 						break // full: reap first
 					}
-					return fmt.Errorf("Submit of %d %v requests (%d in flight): %w", len(pend), op, inflight, err)
+					return fmt.Errorf("submit of %d %v requests (%d in flight): %w", len(pend), op, inflight, err)
 				}
 				inflight += n
 				// The first n of pend were accepted; keep the rest on the stack.
@@ -251,7 +251,7 @@ func runAIO(cs Case, env *runEnv, row *Row) error {
 		row.SubmitsPerOp = &spo
 	}
 	if err := ctx.Destroy(); err != nil {
-		return fmt.Errorf("Destroy: %w", err)
+		return fmt.Errorf("destroy: %w", err)
 	}
 	return nil
 }
@@ -292,7 +292,7 @@ func runCancel(cs Case, env *runEnv, one, all *Row) error {
 		for done := 0; done < n; {
 			k, err := ctx.Submit(ptrs[done:]...)
 			if err != nil {
-				return fmt.Errorf("Submit of %d polls on a pipe: %w", n-done, err)
+				return fmt.Errorf("submit of %d polls on a pipe: %w", n-done, err)
 			}
 			done += k
 		}
@@ -348,12 +348,12 @@ func runCancel(cs Case, env *runEnv, one, all *Row) error {
 			switch {
 			case err == nil:
 				if ev.Res != -int64(unix.ECANCELED) || ev.IOCB != ptrs[i] {
-					return fmt.Errorf("Cancel of a pending poll returned res=%d (%v), want -ECANCELED", ev.Res, ev.Err())
+					return fmt.Errorf("cancel of a pending poll returned res=%d (%v), want -ECANCELED", ev.Res, ev.Err())
 				}
 			case errors.Is(err, unix.EAGAIN):
 				again++ // its event comes through GetEvents
 			default:
-				return fmt.Errorf("Cancel of pending poll %d of %d: %w", i, n, err)
+				return fmt.Errorf("cancel of pending poll %d of %d: %w", i, n, err)
 			}
 			if measuring {
 				record(hOne, d.Nanoseconds())
@@ -421,7 +421,7 @@ func runCancel(cs Case, env *runEnv, one, all *Row) error {
 		all.Notes = append(all.Notes, fmt.Sprintf("CancelFD said NotCanceled in %d rounds", notCanceled))
 	}
 	if err := ctx.Destroy(); err != nil {
-		return fmt.Errorf("Destroy: %w", err)
+		return fmt.Errorf("destroy: %w", err)
 	}
 	return nil
 }

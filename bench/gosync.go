@@ -58,6 +58,8 @@ func runGosync(cs Case, env *runEnv, row *Row) error {
 	row.Batch = 1
 
 	var phase atomic.Int32
+	failed := make(chan struct{}) // closed by the first worker that fails
+	var failOnce sync.Once
 	workers := make([]gosyncWorker, qd)
 	var wg sync.WaitGroup
 	seed := uint64(time.Now().UnixNano())
@@ -93,6 +95,7 @@ func runGosync(cs Case, env *runEnv, row *Row) error {
 					}
 					w.err = fmt.Errorf("gosync %s at offset %d of %s: %w", call, off, env.data.Path, err)
 					phase.Store(phaseStop)
+					failOnce.Do(func() { close(failed) })
 					return
 				}
 				now := time.Now()
@@ -107,12 +110,20 @@ func runGosync(cs Case, env *runEnv, row *Row) error {
 	base := time.Now()
 	env.caseStarted(cs, base)
 	var a, b snapshot
+	sleep := func(d time.Duration) {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-t.C:
+		case <-failed:
+		}
+	}
 	if cs.Warmup > 0 {
-		time.Sleep(cs.Warmup)
+		sleep(cs.Warmup)
 	}
 	a = takeSnapshot()
-	phase.Store(phaseMeasure)
-	time.Sleep(cs.Runtime)
+	phase.CompareAndSwap(phaseWarm, phaseMeasure)
+	sleep(cs.Runtime)
 	stopped := phase.CompareAndSwap(phaseMeasure, phaseStop)
 	b = takeSnapshot()
 	wg.Wait()

@@ -50,6 +50,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		format   = fs.String("format", "table", "stdout format: table, bench (Go benchmark lines for benchstat), json")
 		out      = fs.String("out", "./bench-results", "directory for results.json and results.svg (\"\" writes none)")
 		quiet    = fs.Bool("q", false, "no progress lines on stderr")
+		count    = fs.Int("count", 1, "run the whole matrix this many times, interleaved (benchstat wants 6 or more)")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go -C bench run . [flags]\n\nBenchmarks uringaio's backends (io_uring, classic AIO) against os.File goroutines and, with --fio, fio.\n\n")
@@ -67,7 +68,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	cfg := Config{Runtime: *rt, Warmup: *warm, Direct: *direct, Fio: *useFio, CancelN: *cancelN}
+	cfg := Config{Runtime: *rt, Warmup: *warm, Direct: *direct, Fio: *useFio, CancelN: *cancelN, Count: *count}
+	if cfg.Count < 1 {
+		return bad(fmt.Errorf("--count %d: want 1 or more", cfg.Count))
+	}
 	var err error
 	if cfg.Backends, err = expandBackends(splitList(*backend)); err != nil {
 		return bad(err)
@@ -130,8 +134,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	if cfg.Progress != nil {
-		est := estimate(buildMatrix(cfg), cfg.Fio)
-		fmt.Fprintf(stderr, "bench: %d cases, about %s\n", len(buildMatrix(cfg)), est.Round(time.Second))
+		cases := buildMatrix(cfg)
+		est := estimate(cases, cfg.Fio) * time.Duration(cfg.Count)
+		fmt.Fprintf(stderr, "bench: %d cases x %d, about %s\n", len(cases), cfg.Count, est.Round(time.Second))
 	}
 
 	res, err := RunMatrix(cfg)

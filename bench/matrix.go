@@ -30,6 +30,7 @@ type Config struct {
 	Progress  io.Writer       // progress lines (stderr); nil: none
 	Live      bool            // rewrite a live progress line (stderr is a terminal)
 	Required  map[string]bool // backends named explicitly: not being available is a failure
+	Count     int             // run the whole matrix this many times (benchstat wants >= 6)
 }
 
 // Defaults.
@@ -216,25 +217,38 @@ func RunMatrix(cfg Config) (*Results, error) {
 		defer close(env.tickStop)
 	}
 
-	for i, cs := range cases {
-		env.index = i + 1
-		rows := runCase(cs, env)
-		for _, r := range rows {
-			label := cs.String()
-			if r.Workload != cs.Workload {
-				label = strings.Replace(label, cs.Workload, r.Workload, 1)
+	count := cfg.Count
+	if count < 1 {
+		count = 1
+	}
+	env.total = len(cases) * count
+	for run := 1; run <= count; run++ {
+		start := len(res.Rows)
+		for i, cs := range cases {
+			env.index = (run-1)*len(cases) + i + 1
+			rows := runCase(cs, env)
+			for _, r := range rows {
+				label := cs.String()
+				if r.Workload != cs.Workload {
+					label = strings.Replace(label, cs.Workload, r.Workload, 1)
+				}
+				env.progressf("[%d/%d] %s: %s\n", env.index, env.total, label, r.summary())
 			}
-			env.progressf("[%d/%d] %s: %s\n", env.index, env.total, label, r.summary())
+			res.Rows = append(res.Rows, rows...)
+			if env.fio != "" && workloads[cs.Workload].disk && !rows[0].Skipped {
+				be := cs.Backend
+				if rows[0].BackendRan != "" {
+					be = rows[0].BackendRan // auto, env: fio beside what actually ran
+				}
+				if eng := fioEngine(be); eng != "" {
+					res.Rows = append(res.Rows, runFioCase(cs, eng, env))
+					env.progressf("[%d/%d] fio %s %s: %s\n", env.index, env.total, eng, cs.Workload, res.Rows[len(res.Rows)-1].summary())
+				}
+			}
 		}
-		res.Rows = append(res.Rows, rows...)
-		if env.fio != "" && workloads[cs.Workload].disk && !rows[0].Skipped {
-			be := cs.Backend
-			if rows[0].BackendRan != "" {
-				be = rows[0].BackendRan // auto, env: fio beside what actually ran
-			}
-			if eng := fioEngine(be); eng != "" {
-				res.Rows = append(res.Rows, runFioCase(cs, eng, env))
-				env.progressf("[%d/%d] fio %s %s: %s\n", env.index, env.total, eng, cs.Workload, res.Rows[len(res.Rows)-1].summary())
+		for k := start; k < len(res.Rows); k++ {
+			if count > 1 {
+				res.Rows[k].Run = run
 			}
 		}
 	}
@@ -357,8 +371,8 @@ func runFioCase(cs Case, engine string, env *runEnv) Row {
 // and depth.
 func computeRatios(rows []Row) {
 	type key struct {
-		wl            string
-		bs, qd, batch int
+		wl                 string
+		bs, qd, batch, run int
 	}
 	fio := map[string]map[key]float64{}
 	gos := map[key]float64{}
@@ -371,9 +385,9 @@ func computeRatios(rows []Row) {
 			if fio[r.Backend] == nil {
 				fio[r.Backend] = map[key]float64{}
 			}
-			fio[r.Backend][key{r.Workload, r.BS, r.QD, r.Batch}] = r.IOPS
+			fio[r.Backend][key{r.Workload, r.BS, r.QD, r.Batch, r.Run}] = r.IOPS
 		case "gosync":
-			gos[key{r.Workload, r.BS, r.QD, 0}] = r.IOPS
+			gos[key{r.Workload, r.BS, r.QD, 0, r.Run}] = r.IOPS
 		}
 	}
 	lib := map[string]map[key]float64{}
@@ -386,7 +400,7 @@ func computeRatios(rows []Row) {
 		if r.Tool == "gosync" {
 			eng = "psync"
 		}
-		k := key{r.Workload, r.BS, r.QD, r.Batch}
+		k := key{r.Workload, r.BS, r.QD, r.Batch, r.Run}
 		if f := fio[eng][k]; f > 0 {
 			r.RatioFio = r.IOPS / f
 			if lib[eng] == nil {
@@ -394,7 +408,7 @@ func computeRatios(rows []Row) {
 			}
 			lib[eng][k] = r.IOPS
 		}
-		if g := gos[key{r.Workload, r.BS, r.QD, 0}]; g > 0 && r.Tool == "uringaio" {
+		if g := gos[key{r.Workload, r.BS, r.QD, 0, r.Run}]; g > 0 && r.Tool == "uringaio" {
 			r.RatioGosync = r.IOPS / g
 		}
 	}
@@ -403,14 +417,11 @@ func computeRatios(rows []Row) {
 		if r.Tool != "fio" || r.IOPS <= 0 {
 			continue
 		}
-		if l := lib[r.Backend][key{r.Workload, r.BS, r.QD, r.Batch}]; l > 0 {
+		if l := lib[r.Backend][key{r.Workload, r.BS, r.QD, r.Batch, r.Run}]; l > 0 {
 			r.RatioFio = l / r.IOPS
 		}
 	}
 }
-
-// validBackends and helpers for flag checking.
-var validBackends = []string{"uring", "kaio", "gosync", "auto", "env"}
 
 func expandBackends(list []string) ([]string, error) {
 	var out []string

@@ -17,6 +17,7 @@ import (
 
 // Row is one line of the results: one case on one backend, or fio beside it.
 type Row struct {
+	Run          int         `json:"run,omitempty"`         // repetition (--count > 1), from 1
 	Tool         string      `json:"tool"`                  // uringaio, gosync or fio
 	Backend      string      `json:"backend"`               // asked for: uring, kaio, auto, env, gosync; fio: its ioengine
 	BackendRan   string      `json:"backend_ran,omitempty"` // what ran: ctx.Backend()
@@ -98,7 +99,7 @@ type Meta struct {
 func collectMeta(cfg Config) Meta {
 	m := Meta{
 		Date:       time.Now().UTC().Format(time.RFC3339),
-		Command:    strings.Join(os.Args, " "),
+		Command:    strings.Join(append([]string{"bench"}, os.Args[1:]...), " "),
 		GoVersion:  runtime.Version(),
 		GOOS:       runtime.GOOS,
 		GOARCH:     runtime.GOARCH,
@@ -197,12 +198,26 @@ func fmtProbes(ps []ProbeInfo) string {
 func writeTable(w io.Writer, res *Results) {
 	writeHeader(w, res)
 	fmt.Fprintln(w)
+	hasFio := false
+	for _, r := range res.Rows {
+		hasFio = hasFio || r.Tool == "fio"
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "workload\tbackend\tran\tbs\tqd\tbatch\tIOPS\tMB/s\tp50 us\tp99 us\tp99.9 us\tCPU us/op\tsubmits/op\tallocs/op\tvs fio\tvs gosync\t")
+	line := func(cells ...string) {
+		if !hasFio {
+			cells = append(cells[:14], cells[15:]...) // no "vs fio" column
+		}
+		fmt.Fprintln(tw, strings.Join(cells, "\t")+"\t")
+	}
+	line("workload", "backend", "ran", "bs", "qd", "batch", "IOPS", "MB/s", "p50 us", "p99 us", "p99.9 us", "CPU us/op", "submits/op", "allocs/op", "vs fio", "vs gosync")
 	for _, r := range res.Rows {
 		be := r.Backend
 		if r.Tool == "fio" {
 			be = "fio " + r.Backend
+		}
+		wl := r.Workload
+		if r.Run > 0 {
+			wl = fmt.Sprintf("%s #%d", wl, r.Run)
 		}
 		ran := r.BackendRan
 		if ran == "" {
@@ -226,7 +241,7 @@ func writeTable(w io.Writer, res *Results) {
 				msg = "n/a"
 				qd, batch = "-", "-"
 			}
-			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t\t\t\t\t\t\t\t\t\t\n", r.Workload, be, ran, bs, qd, batch, msg)
+			line(wl, be, ran, bs, qd, batch, msg, "", "", "", "", "", "", "", "", "")
 			continue
 		}
 		mbps := "-"
@@ -241,8 +256,7 @@ func writeTable(w io.Writer, res *Results) {
 		if r.Tool == "fio" {
 			allocs = "-"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-			r.Workload, be, ran, bs, qd, batch, fmtInt(r.IOPS), mbps,
+		line(wl, be, ran, bs, qd, batch, fmtInt(r.IOPS), mbps,
 			fmtF(r.LatP50us), fmtF(r.LatP99us), fmtF(r.LatP999us), cpu, spo, allocs,
 			fmtRatio(r.RatioFio), fmtRatio(r.RatioGosync))
 	}
@@ -277,20 +291,35 @@ func tableNotes(res *Results) []string {
 		has["tool:"+r.Tool] = true
 	}
 	if has[wlRandRead] || has[wlRandWrite] {
-		var warm []string
+		minRes := -1.0
 		for _, r := range res.Rows {
-			if (r.Workload == wlRandRead || r.Workload == wlRandWrite) && r.Resident > 0 && r.Tool != "fio" {
-				warm = append(warm, fmt.Sprintf("%s %.0f%%", r.Backend, r.Resident*100))
+			if (r.Workload == wlRandRead || r.Workload == wlRandWrite) && r.Tool != "fio" && r.Error == "" && (minRes < 0 || r.Resident < minRes) {
+				minRes = r.Resident
 			}
 		}
-		notes = append(notes, "randread is buffered and page-cache warm: the whole file region is read before each case (resident: "+strings.Join(warm, ", ")+"); no disk I/O, so it measures the per-request path. -direct workloads use O_DIRECT with 4096-aligned buffers and go to the disk.")
+		warm := "unknown"
+		if minRes >= 0 {
+			warm = fmt.Sprintf("at least %.0f%% of it resident in every case, by mincore", minRes*100)
+		}
+		if has[wlRandRead] {
+			notes = append(notes, "randread is buffered and page-cache warm: the whole file region is read before each case ("+warm+"); no disk I/O, so it measures the per-request path.")
+		}
+		if has[wlRandWrite] {
+			notes = append(notes, "randwrite is buffered: writes land in the page cache and writeback throttles them; it is not a disk figure.")
+		}
+	}
+	if has[wlRandReadDirect] || has[wlRandWriteDirect] {
+		notes = append(notes, "-direct workloads use O_DIRECT with 4096-aligned buffers and go to the disk.")
 	}
 	notes = append(notes,
 		fmt.Sprintf("latency: aio rows = per request from just before its Submit call to just after the GetEvents call that returned it (the clock, %.0f ns a read, is read once per Submit call and once per GetEvents return); gosync = per ReadAt/WriteAt call (one clock read per call; with more goroutines than GOMAXPROCS it includes waiting for a P); fio = fio's lat (submission to completion).", res.Meta.ClockNs),
 		"submits/op = the library's Submit calls per completed request, each one io_uring_enter or io_submit system call; gosync makes one pread/pwrite system call per request.",
 		"CPU us/op = getrusage(RUSAGE_SELF) user+sys of the whole process over the measured time / requests; fio's is its own usr+sys. allocs/op = runtime.MemStats.Mallocs delta / requests (the tool's loop allocates nothing itself).",
-		"vs fio = library (or gosync) IOPS / fio IOPS with the same engine and parameters (io_uring beside uring, libaio beside kaio, psync with iodepth jobs beside gosync); vs gosync = aio IOPS / gosync IOPS at the same depth.",
+		"vs gosync = aio IOPS / gosync IOPS at the same workload, size and depth.",
 	)
+	if has["tool:fio"] {
+		notes = append(notes, "vs fio = library (or gosync) IOPS / fio IOPS with the same engine and parameters (io_uring beside uring, libaio beside kaio, psync with iodepth jobs beside gosync); fio's rows show the same ratio.")
+	}
 	if has[wlPoll] {
 		notes = append(notes, "poll = OpPoll POLLIN on an always-readable eventfd: the engine's own per-request cost, no disk.")
 	}

@@ -76,6 +76,9 @@ func chartPanels(res *Results) []svgPanel {
 			label += fmt.Sprintf(" b%d", r.Batch)
 		}
 		color := barColors[label]
+		if r.Run > 0 {
+			label += fmt.Sprintf(" #%d", r.Run)
+		}
 		if color == "" {
 			color = barColors[r.Backend]
 		}
@@ -89,8 +92,15 @@ func chartPanels(res *Results) []svgPanel {
 		} else {
 			b.value = r.IOPS
 			b.text = fmtInt(r.IOPS)
+			var rs []string
 			if r.RatioFio > 0 && r.Tool != "fio" {
-				b.text += fmt.Sprintf("  (%.2fx fio)", r.RatioFio)
+				rs = append(rs, fmt.Sprintf("%.2fx fio", r.RatioFio))
+			}
+			if r.RatioGosync > 0 {
+				rs = append(rs, fmt.Sprintf("%.2fx gosync", r.RatioGosync))
+			}
+			if len(rs) > 0 {
+				b.text += "  (" + strings.Join(rs, ", ") + ")"
 			}
 		}
 		panels[i].bars = append(panels[i].bars, b)
@@ -111,7 +121,7 @@ func writeSVG(w io.Writer, res *Results) {
 		top      = 56
 	)
 	panels := chartPanels(res)
-	height := top + 20
+	height := top + 34
 	for _, p := range panels {
 		height += titleH + len(p.bars)*(barH+barGap) + panelGap
 	}
@@ -166,8 +176,13 @@ func writeSVG(w io.Writer, res *Results) {
 		}
 		y += panelGap
 	}
-	fmt.Fprintf(&b, `<text x="10" y="%d" fill="#777" font-size="10">%s</text>`+"\n", height-8,
-		esc("fio bars: fio 3.x with the same parameters and engine (io_uring beside uring, libaio beside kaio, psync beside gosync). Each panel has its own scale."))
+	foot := []string{"Each panel has its own scale. What each figure measures: the table notes, or bench/README.md."}
+	if m.FioVersion != "" {
+		foot = append(foot, m.FioVersion+" bars: the same parameters; engine io_uring beside uring, libaio beside kaio, psync (iodepth jobs) beside gosync.")
+	}
+	for i, line := range foot {
+		fmt.Fprintf(&b, `<text x="10" y="%d" fill="#777" font-size="10">%s</text>`+"\n", height-22+14*i, esc(line))
+	}
 	b.WriteString("</svg>\n")
 	io.WriteString(w, b.String())
 }
