@@ -1,6 +1,8 @@
 package aio
 
 import (
+	"cmp"
+	"slices"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -53,42 +55,41 @@ func (c *Context) Cancel(cb *IOCB) (Event, error) {
 	if cb == nil {
 		return Event{}, errCancelNil
 	}
+	// subMu first: a request is chosen for canceling only when no Submit is
+	// half done, so that the backend has every request the slots say it has.
+	c.subMu.Lock()
 	c.mu.Lock()
-	defer c.mu.Unlock()
 	var idx int32
 	for {
-		if c.closing {
-			return Event{}, errCancelDestroyed
-		}
-		if cb.ctx != c {
-			return Event{}, errCancelForeign
-		}
-		switch cb.state.Load() {
-		case cbIdle:
-			return Event{}, errCancelDelivered
-		case cbCompleted:
-			return Event{}, errCancelAgain
+		err := c.cancelCheck(cb)
+		if err != nil {
+			c.mu.Unlock()
+			c.subMu.Unlock()
+			return Event{}, err
 		}
 		idx = cb.slot
 		s := &c.slots[idx]
-		if s.cb != cb {
-			return Event{}, errCancelAgain
-		}
 		if !s.canceling {
 			break
 		}
 		// Someone else is canceling it: wait for their outcome, then look again.
+		c.subMu.Unlock()
 		c.await(&waiter{kind: waitNotCanceling, idx: idx, gen: s.gen}, time.Time{}, false, false)
+		c.mu.Unlock()
+		c.subMu.Lock()
+		c.mu.Lock()
 	}
 	s := &c.slots[idx]
 	private := s.private
 	c.startCancel(idx, cancelOne)
 	tag := s.tag(idx)
 	c.mu.Unlock()
+	c.subMu.Unlock()
 	c.beMu.RLock()
 	ans, err := c.be.Cancel(tag)
 	c.beMu.RUnlock()
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if err != nil {
 		ans = backend.CancelRefused
 	}
@@ -99,6 +100,26 @@ func (c *Context) Cancel(cb *IOCB) (Event, error) {
 		return ev, nil
 	}
 	return Event{}, errCancelAgain
+}
+
+// cancelCheck is Cancel's refusals for cb. With mu held.
+func (c *Context) cancelCheck(cb *IOCB) error {
+	if c.closing {
+		return errCancelDestroyed
+	}
+	if cb.ctx != c {
+		return errCancelForeign
+	}
+	switch cb.state.Load() {
+	case cbIdle:
+		return errCancelDelivered
+	case cbCompleted:
+		return errCancelAgain
+	}
+	if c.slots[cb.slot].cb != cb {
+		return errCancelAgain
+	}
+	return nil
 }
 
 // startCancel marks slot idx as being canceled. With mu held.
@@ -194,18 +215,23 @@ func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
 	if cb != nil && cb.FD != fd {
 		return 0, errCancelFDMismatch
 	}
+	// As in Cancel: choose the targets with no Submit half done.
+	c.subMu.Lock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var targets []int32
 	for {
 		if c.closing {
+			c.subMu.Unlock()
 			return 0, errCancelFDDead
 		}
 		if cb != nil {
 			if cb.ctx != c {
+				c.subMu.Unlock()
 				return 0, errCancelFDForeign
 			}
 			if cb.state.Load() != cbOutstanding {
+				c.subMu.Unlock()
 				return AllDone, nil
 			}
 		}
@@ -225,11 +251,18 @@ func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
 		if busy < 0 {
 			break
 		}
+		c.subMu.Unlock()
 		c.await(&waiter{kind: waitNotCanceling, idx: busy, gen: c.slots[busy].gen}, time.Time{}, false, false)
+		c.mu.Unlock()
+		c.subMu.Lock()
+		c.mu.Lock()
 	}
 	if len(targets) == 0 {
+		c.subMu.Unlock()
 		return AllDone, nil
 	}
+	c.startCancels(targets, cancelNotify)
+	c.subMu.Unlock()
 	if err := c.cancelSlots(targets); err != nil {
 		return 0, &CallError{Call: "CancelFD", Errno: errnoOf(err), Reason: err.Error()}
 	}
@@ -242,13 +275,25 @@ func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
 	return result, nil
 }
 
-// cancelSlots asks the backend to cancel every slot in idxs, as one batch, and
-// waits until each outcome is decided (finishCancel applies them). With mu held.
+// startCancels marks the slots in idxs as being canceled, oldest first.
+// With mu held, and with no Submit half done (subMu held, or closing).
+func (c *Context) startCancels(idxs []int32, kind uint8) {
+	// Oldest first: classic AIO's io_cancel looks the request up by walking the
+	// context's list of active requests from its oldest, so canceling in
+	// submission order keeps a thousand cancels linear instead of quadratic.
+	slices.SortFunc(idxs, func(a, b int32) int { return cmp.Compare(c.slots[a].order, c.slots[b].order) })
+	for _, idx := range idxs {
+		c.startCancel(idx, kind)
+	}
+}
+
+// cancelSlots asks the backend to cancel every slot in idxs (marked by
+// startCancels), as one batch, and waits until each outcome is decided
+// (finishCancel applies them). With mu held.
 func (c *Context) cancelSlots(idxs []int32) error {
 	tags := make([]uint64, len(idxs))
 	answers := make([]backend.CancelAnswer, len(idxs))
 	for i, idx := range idxs {
-		c.startCancel(idx, cancelNotify)
 		tags[i] = c.slots[idx].tag(idx)
 	}
 	c.mu.Unlock()
@@ -277,7 +322,12 @@ func (c *Context) Error(cb *IOCB) error {
 		return errErrorForeign
 	}
 	if cb.state.Load() == cbOutstanding {
-		return errInProgress
+		// It may have finished in the kernel with nobody reaping: look, so
+		// that polling Error alone sees it end (the aio_error idiom).
+		c.poll()
+		if cb.ctx != c || cb.state.Load() == cbOutstanding {
+			return errInProgress
+		}
 	}
 	if cb.res >= 0 {
 		return nil
@@ -313,6 +363,7 @@ func (c *Context) destroy() error {
 	}
 	var err error
 	if len(idxs) > 0 {
+		c.startCancels(idxs, cancelNotify)
 		err = c.cancelSlots(idxs)
 		for _, idx := range idxs {
 			c.finishCancel(idx, cancelNotify)

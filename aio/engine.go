@@ -47,7 +47,8 @@ type slot struct {
 	gen     uint32
 	data    uint64
 	fd      int32
-	private bool // started by Do: its result goes to Do, never to GetEvents
+	order   uint64 // submission order: CancelFD cancels oldest first
+	private bool   // started by Do: its result goes to Do, never to GetEvents
 	pinned  bool
 	pin     runtime.Pinner
 	iov     []unix.Iovec
@@ -92,6 +93,8 @@ type Context struct {
 	dead        bool // the backend is closed
 	waiters     int
 	waitCh      chan struct{}
+
+	subOrder uint64 // counts submissions (under mu)
 
 	seq   atomic.Uint64 // bumped by every notify
 	kwait atomic.Int32  // 1 while the reaper may be blocked in the kernel
@@ -316,6 +319,25 @@ func (c *Context) reap(w *waiter, deadline time.Time, hasDeadline, interruptible
 	}
 }
 
+// poll takes what the kernel has finished, without waiting, if no other
+// goroutine holds the reaper role (if one does, it is making progress). With mu
+// held.
+func (c *Context) poll() {
+	if c.dead || !c.reapMu.TryLock() {
+		return
+	}
+	c.mu.Unlock()
+	n, _ := c.be.Reap(c.comps, false, 0)
+	c.mu.Lock()
+	if n > 0 {
+		c.route(c.comps[:n], nil)
+	}
+	c.reapMu.Unlock()
+	if c.waiters > 0 {
+		c.notifyLocked()
+	}
+}
+
 // ---- routing ----
 
 // normalize maps kernel-internal restart codes to -EINTR.
@@ -459,6 +481,8 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	s := &c.slots[idx]
 	s.gen = (s.gen + 1) & genMask
 	s.cb, s.data, s.fd, s.private = cb, cb.Data, int32(cb.FD), private
+	c.subOrder++
+	s.order = c.subOrder
 	s.canceling, s.done, s.answered = false, false, false
 	cb.ctx, cb.slot, cb.res = c, idx, 0
 	*r = backend.Req{Tag: s.tag(idx), Op: uint8(cb.Op), FD: int32(cb.FD), Off: cb.Offset, PollEvents: cb.PollEvents}

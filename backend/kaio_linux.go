@@ -359,6 +359,12 @@ func (k *kaio) event(ev *abi.IOEvent, c *Completion) bool {
 		if ev.Res == 0 && s.canceled {
 			c.Res = -int64(unix.ECANCELED)
 		}
+		// The kernel's wake-up fast path (aio_poll_wake) reports the whole
+		// mask, POLLRDNORM and all; io_uring masks it with the events asked
+		// for plus POLLERR and POLLHUP, and so do we.
+		if c.Res > 0 {
+			c.Res &= int64(s.req.PollEvents | unix.POLLERR | unix.POLLHUP)
+		}
 		s.phase = phDone
 		return true
 	case phPollWait:

@@ -435,10 +435,14 @@ func pollable(fd int32) bool {
 	return true
 }
 
-func (u *uring) cancelLocked(tag uint64) error {
+// cancelLocked queues an ASYNC_CANCEL for tag. sent is false when the backend
+// does not have that request (package aio never asks for one it has not
+// submitted; the answer is then CancelRefused, never a wait for an answer that
+// cannot come).
+func (u *uring) cancelLocked(tag uint64) (sent bool, err error) {
 	s := &u.st[uint32(tag)]
 	if s.req.Tag != tag {
-		return nil
+		return false, nil
 	}
 	s.canceled = true
 	target := tag
@@ -447,13 +451,13 @@ func (u *uring) cancelLocked(tag uint64) error {
 	}
 	e, err := u.sqe()
 	if err != nil {
-		return err
+		return false, err
 	}
 	e.Opcode = abi.IORING_OP_ASYNC_CANCEL
 	e.Fd = -1
 	e.Addr = target
 	e.UserData = tag | tagCancel
-	return nil
+	return true, nil
 }
 
 // Cancel submits IORING_OP_ASYNC_CANCEL keyed by the target's user_data; the
@@ -461,7 +465,8 @@ func (u *uring) cancelLocked(tag uint64) error {
 func (u *uring) Cancel(tag uint64) (CancelAnswer, error) {
 	u.sqMu.Lock()
 	defer u.sqMu.Unlock()
-	if err := u.cancelLocked(tag); err != nil {
+	sent, err := u.cancelLocked(tag)
+	if err != nil || !sent {
 		return CancelRefused, err
 	}
 	if _, err := u.flush(); err != nil {
@@ -477,21 +482,31 @@ func (u *uring) Cancel(tag uint64) (CancelAnswer, error) {
 func (u *uring) CancelMany(tags []uint64, answers []CancelAnswer) error {
 	u.sqMu.Lock()
 	defer u.sqMu.Unlock()
+	// sent[k] is the index in tags of the k-th ASYNC_CANCEL queued.
+	var sent []int
 	for i, t := range tags {
-		if err := u.cancelLocked(t); err != nil {
-			for j := i; j < len(tags); j++ {
+		answers[i] = CancelRefused
+		ok, err := u.cancelLocked(t)
+		if err != nil {
+			// sqe's flush failed (the ring is unusable): which cancels went
+			// in is unknown, so nobody waits for an answer; an answer that
+			// does come finds no cancel waiting and is ignored.
+			for j := range answers {
 				answers[j] = CancelRefused
 			}
-			_, _ = u.flush()
 			return err
 		}
-		answers[i] = CancelAsync
+		if ok {
+			answers[i] = CancelAsync
+			sent = append(sent, i)
+		}
 	}
 	before := int(u.pending)
 	n, err := u.flush()
 	if err != nil {
-		for j := len(tags) - (before - n); j < len(tags); j++ {
-			answers[j] = CancelRefused
+		// The last before-n were taken back: their answers will not come.
+		for _, i := range sent[len(sent)-(before-n):] {
+			answers[i] = CancelRefused
 		}
 	}
 	return err
