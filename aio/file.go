@@ -22,9 +22,11 @@ import (
 // (*os.File).Fd, which would switch the file to blocking mode. Each call holds a
 // reference on the descriptor while its request is in flight, so a concurrent
 // Close cannot let the descriptor number be reused under a running request:
-// the os package closes the descriptor only once the request has ended. For a
-// pollable file (a pipe, a socket) whose Close waits for that, cancel the
-// context of pending calls before closing the file.
+// the os package closes the descriptor only once the request has ended.
+// Closing a regular file returns at once (the descriptor goes when the last
+// request ends); closing a pollable file (a pipe, a socket) waits until its
+// pending calls end, so cancel their contexts first. Calls made after Close
+// fail with os.ErrClosed.
 //
 // Errors are reported as the os package reports them for (*os.File).ReadAt and
 // WriteAt: io.EOF as it is, anything else in an *os.PathError (Op "read" or
@@ -110,7 +112,9 @@ func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, err
 	return f.rw(ctx, OpRead, p, off)
 }
 
-// WriteAtContext is WriteAt with a context, canceled as ReadAtContext is.
+// WriteAtContext is WriteAt with a context, canceled as ReadAtContext is; n
+// then counts the bytes written before. On a file opened with O_APPEND it
+// fails, as (*os.File).WriteAt does, since pwrite(2) would append there.
 func (f *File) WriteAtContext(ctx context.Context, p []byte, off int64) (int, error) {
 	if f.append && f.rcErr == nil {
 		return 0, f.pathErr(OpWrite, errAppendMode)

@@ -58,7 +58,8 @@ type kstate struct {
 	req      Req
 	phase    uint8
 	canceled bool
-	plain    bool // the file refuses RWF_NOWAIT: after readiness, transfer plainly
+	plain    bool  // the file refuses RWF_NOWAIT: after readiness, transfer plainly
+	dupfd    int32 // phPollWait: the request's own duplicate of the descriptor
 }
 
 const (
@@ -156,7 +157,7 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 		r := &reqs[i]
 		idx := uint32(r.Tag)
 		s := &k.st[idx]
-		s.req, s.canceled, s.plain = *r, false, false
+		s.req, s.canceled, s.plain, s.dupfd = *r, false, false, -1
 		cb := &k.iocbs[idx]
 		*cb = abi.IOCB{Data: r.Tag, Fildes: uint32(r.FD)}
 		switch r.Op {
@@ -183,15 +184,31 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 				inline[ninl] = Completion{Tag: r.Tag, Res: -int64(errno)}
 				ninl++
 				continue
-			case isPollable && r.Len == 0:
-				// Nothing to move; like read(2) of 0 bytes, done at once.
-				s.phase = phDone
-				inline[ninl] = Completion{Tag: r.Tag}
-				ninl++
-				continue
 			case isPollable:
+				// Try the transfer once without waiting, as io_uring does: data
+				// that is there, EOF, a descriptor opened the wrong way (EBADF),
+				// or a zero-length transfer end here and now.
+				s.phase = phDone
+				if got, done := k.transfer(s, int32(r.FD)); done {
+					s.phase = phDone
+					inline[ninl] = Completion{Tag: r.Tag, Res: got}
+					ninl++
+					continue
+				}
+				// Wait for readiness on a duplicate of the descriptor: the
+				// request keeps its own file, as the kernel's requests do, even
+				// if the caller closes fd and the number is reused.
+				dfd, err := unix.FcntlInt(uintptr(r.FD), unix.F_DUPFD_CLOEXEC, 0)
+				if err != nil {
+					s.phase = phDone
+					inline[ninl] = Completion{Tag: r.Tag, Res: errRes(err)}
+					ninl++
+					continue
+				}
+				s.dupfd = int32(dfd)
 				s.phase = phPollWait
 				cb.Data = r.Tag | tagPoll
+				cb.Fildes = uint32(dfd)
 				cb.Opcode = abi.IOCB_CMD_POLL
 				cb.Buf = unix.POLLIN
 				if r.Op == OpWrite || r.Op == OpWritev {
@@ -215,42 +232,25 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 		case err == nil:
 			off += n
 		case err == unix.EINTR:
-		case err == unix.EAGAIN:
-			// Out of kernel request slots (should not happen: the context was
-			// sized for every slot). The requests from here on were not taken;
-			// drop the inline completions of those among them.
-			taken := int(k.ptrReq[off])
-			keep := 0
-			for _, c := range inline[:ninl] {
-				if k.reqIndex(reqs, c.Tag) < taken {
-					inline[keep] = c
-					keep++
-				}
-			}
-			for _, r := range reqs[taken:] {
-				k.st[uint32(r.Tag)].phase = phDone
-			}
-			return taken, keep, err
 		default:
-			// This iocb failed (bad fd, bad request): that is its result.
+			// This iocb failed (bad fd, bad request; EAGAIN, out of kernel
+			// request slots, cannot happen: the context was sized for every
+			// slot): that is its result. Nothing is taken back: a readiness
+			// read may already have moved data.
 			ri := k.ptrReq[off]
 			r := &reqs[ri]
-			k.st[uint32(r.Tag)].phase = phDone
-			inline[ninl] = Completion{Tag: r.Tag, Res: -int64(err.(unix.Errno))}
+			st := &k.st[uint32(r.Tag)]
+			st.phase = phDone
+			if st.dupfd >= 0 {
+				unix.Close(int(st.dupfd))
+				st.dupfd = -1
+			}
+			inline[ninl] = Completion{Tag: r.Tag, Res: errRes(err)}
 			ninl++
 			off++
 		}
 	}
 	return len(reqs), ninl, nil
-}
-
-func (k *kaio) reqIndex(reqs []Req, tag uint64) int {
-	for i := range reqs {
-		if reqs[i].Tag == tag {
-			return i
-		}
-	}
-	return len(reqs)
 }
 
 func (k *kaio) Reap(cs []Completion, wait bool, timeout time.Duration) (int, error) {
@@ -385,37 +385,17 @@ func (k *kaio) afterPoll(s *kstate, res int64, c *Completion) bool {
 		c.Res = -int64(unix.ECANCELED)
 	case res < 0:
 	default:
-		r := &s.req
-		write := r.Op == OpWrite || r.Op == OpWritev
-		var got int64
-		for {
-			flags := unix.RWF_NOWAIT
-			if s.plain {
-				flags = 0
-			}
-			if r.Op == OpRead || r.Op == OpWrite {
-				got = rw1(write, r.FD, r.Addr, r.Len, flags)
-			} else {
-				got = rwv2(write, r.FD, r.Addr, r.Len, flags)
-			}
-			if got == -int64(unix.EOPNOTSUPP) && !s.plain {
-				s.plain = true // RWF_NOWAIT refused (a tty): the poll said ready
-				continue
-			}
-			if got != -int64(unix.EINTR) {
-				break
-			}
-		}
-		if got == -int64(unix.EAGAIN) {
+		got, done := k.transfer(s, s.dupfd)
+		if !done {
 			// Someone else took the data; wait again.
-			cb := &k.iocbs[uint32(r.Tag)]
+			cb := &k.iocbs[uint32(s.req.Tag)]
 			for {
 				_, err := ioSubmit(k.ctx, []*abi.IOCB{cb})
 				if err == nil {
 					return false
 				}
 				if err != unix.EINTR {
-					got = -int64(err.(unix.Errno))
+					got = errRes(err)
 					break
 				}
 			}
@@ -423,7 +403,46 @@ func (k *kaio) afterPoll(s *kstate, res int64, c *Completion) bool {
 		c.Res = got
 	}
 	s.phase = phDone
+	unix.Close(int(s.dupfd))
+	s.dupfd = -1
 	return true
+}
+
+// transfer moves s's data on fd without waiting. done is false when it must
+// wait for readiness (-EAGAIN, or a file that refuses RWF_NOWAIT before any
+// readiness poll said it was ready).
+func (k *kaio) transfer(s *kstate, fd int32) (got int64, done bool) {
+	r := &s.req
+	write := r.Op == OpWrite || r.Op == OpWritev
+	for {
+		flags := unix.RWF_NOWAIT
+		if s.plain {
+			flags = 0
+		}
+		if r.Op == OpRead || r.Op == OpWrite {
+			got = rw1(write, fd, r.Addr, r.Len, flags)
+		} else {
+			got = rwv2(write, fd, r.Addr, r.Len, flags)
+		}
+		switch got {
+		case -int64(unix.EINTR):
+			continue
+		case -int64(unix.EAGAIN):
+			return got, false
+		case -int64(unix.EOPNOTSUPP):
+			if s.plain {
+				return got, true
+			}
+			// RWF_NOWAIT refused (a tty, some character devices): transfer
+			// plainly, but only once a readiness poll said the file is ready.
+			s.plain = true
+			if s.phase != phPollWait {
+				return got, false
+			}
+			continue
+		}
+		return got, true
+	}
 }
 
 // Cancel wraps io_cancel(2). Only polls can be stopped; for them the answer is

@@ -41,7 +41,11 @@ type uring struct {
 	wakePending atomic.Bool
 
 	// Used only by the reaper (one goroutine at a time).
-	cqHead  uint32
+	cqHead uint32
+	// dups[idx] is the duplicate descriptor a request waits and transfers on
+	// after -EAGAIN (or -1): from then on it keeps its own file even if the
+	// caller closes the descriptor and the number is reused.
+	dups    []int32
 	waitArg abi.GeteventsArg
 	waitTS  unix.Timespec
 }
@@ -99,7 +103,10 @@ func newUring(slots int) (*uring, error) {
 	if err != nil {
 		return nil, setupErr("io_uring_setup", err)
 	}
-	u := &uring{fd: fd, features: p.Features, st: make([]ustate, slots)}
+	u := &uring{fd: fd, features: p.Features, st: make([]ustate, slots), dups: make([]int32, slots)}
+	for i := range u.dups {
+		u.dups[i] = -1
+	}
 	fail := func(err error) (*uring, error) {
 		if u.m != nil {
 			u.m.unmap()
@@ -343,6 +350,12 @@ func (u *uring) drain(cs []Completion) (n int, woke bool) {
 			cs[n] = Completion{Tag: ud, Res: res}
 			n++
 		}
+		if n > 0 && cs[n-1].Kind == KindDone {
+			if d := &u.dups[uint32(cs[n-1].Tag)]; *d >= 0 {
+				unix.Close(int(*d))
+				*d = -1
+			}
+		}
 	}
 	u.cqHead = head
 	u.m.cqHead.Store(head)
@@ -403,6 +416,19 @@ func (u *uring) retry(tag uint64, res int64, c *Completion) bool {
 	case res == -int64(unix.EAGAIN):
 		if !s.req.isTransfer() || !pollable(s.req.FD) {
 			return true
+		}
+		if u.dups[uint32(tag)] < 0 {
+			// Wait and transfer on a duplicate: see dups. (The number is
+			// duplicated as the reaper meets the -EAGAIN; a caller that
+			// closes and reuses the number in the microseconds before that
+			// is racing its own request.)
+			dfd, derr := unix.FcntlInt(uintptr(s.req.FD), unix.F_DUPFD_CLOEXEC, 0)
+			if derr != nil {
+				c.Res = errRes(derr)
+				return true
+			}
+			u.dups[uint32(tag)] = int32(dfd)
+			s.req.FD = int32(dfd)
 		}
 		err = u.armPoll(s)
 	case s.retries < maxRetries:
