@@ -58,8 +58,9 @@ type kstate struct {
 	req      Req
 	phase    uint8
 	canceled bool
-	plain    bool  // the file refuses RWF_NOWAIT: after readiness, transfer plainly
-	dupfd    int32 // phPollWait: the request's own duplicate of the descriptor
+	plain    bool   // the file refuses RWF_NOWAIT: after readiness, transfer plainly
+	dupfd    int32  // phPollWait: the request's own duplicate of the descriptor, or -1
+	id       fileID // the file the request was submitted on
 }
 
 const (
@@ -136,16 +137,25 @@ func (k *kaio) armWake() error {
 // fileKind says whether fd waits for readiness (pollable) or for storage. It is
 // one fstat(2) per read or write on this backend; errno is fstat's failure (a bad
 // descriptor), which becomes the request's result.
-func fileKind(fd int32) (isPollable bool, errno unix.Errno) {
+func fileKind(fd int32) (isPollable bool, id fileID, errno unix.Errno) {
 	var st unix.Stat_t
 	if err := unix.Fstat(int(fd), &st); err != nil {
-		return false, err.(unix.Errno)
+		return false, id, err.(unix.Errno)
 	}
+	id = fileID{st.Dev, st.Ino}
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG, unix.S_IFBLK, unix.S_IFDIR:
-		return false, 0
+		return false, id, 0
 	}
-	return true, 0
+	return true, id, 0
+}
+
+// fileID tells whether a descriptor number still names the same file.
+type fileID struct{ dev, ino uint64 }
+
+func sameFile(fd int32, id fileID) bool {
+	var st unix.Stat_t
+	return unix.Fstat(int(fd), &st) == nil && st.Dev == id.dev && st.Ino == id.ino
 }
 
 func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
@@ -177,7 +187,7 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 				cb.Opcode = abi.IOCB_CMD_FDSYNC
 			}
 		default:
-			isPollable, errno := fileKind(r.FD)
+			isPollable, id, errno := fileKind(r.FD)
 			switch {
 			case errno != 0:
 				s.phase = phDone
@@ -198,17 +208,21 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 				// Wait for readiness on a duplicate of the descriptor: the
 				// request keeps its own file, as the kernel's requests do, even
 				// if the caller closes fd and the number is reused.
-				dfd, err := unix.FcntlInt(uintptr(r.FD), unix.F_DUPFD_CLOEXEC, 0)
-				if err != nil {
+				// With no descriptor to spare (RLIMIT_NOFILE), wait on the
+				// number and check before moving data that it still names
+				// the same file (-EBADF if not).
+				s.id = id
+				if dfd, err := unix.FcntlInt(uintptr(r.FD), unix.F_DUPFD_CLOEXEC, 0); err == nil {
+					s.dupfd = int32(dfd)
+					cb.Fildes = uint32(dfd)
+				} else if err != unix.EMFILE && err != unix.ENFILE {
 					s.phase = phDone
 					inline[ninl] = Completion{Tag: r.Tag, Res: errRes(err)}
 					ninl++
 					continue
 				}
-				s.dupfd = int32(dfd)
 				s.phase = phPollWait
 				cb.Data = r.Tag | tagPoll
-				cb.Fildes = uint32(dfd)
 				cb.Opcode = abi.IOCB_CMD_POLL
 				cb.Buf = unix.POLLIN
 				if r.Op == OpWrite || r.Op == OpWritev {
@@ -384,8 +398,16 @@ func (k *kaio) afterPoll(s *kstate, res int64, c *Completion) bool {
 	case s.canceled || res == 0:
 		c.Res = -int64(unix.ECANCELED)
 	case res < 0:
+	case s.dupfd < 0 && !sameFile(s.req.FD, s.id):
+		// Closed by the caller (and the number perhaps reused) while the
+		// request waited: it must not touch whatever file has it now.
+		c.Res = -int64(unix.EBADF)
 	default:
-		got, done := k.transfer(s, s.dupfd)
+		fd := s.dupfd
+		if fd < 0 {
+			fd = s.req.FD
+		}
+		got, done := k.transfer(s, fd)
 		if !done {
 			// Someone else took the data; wait again.
 			cb := &k.iocbs[uint32(s.req.Tag)]
@@ -403,8 +425,10 @@ func (k *kaio) afterPoll(s *kstate, res int64, c *Completion) bool {
 		c.Res = got
 	}
 	s.phase = phDone
-	unix.Close(int(s.dupfd))
-	s.dupfd = -1
+	if s.dupfd >= 0 {
+		unix.Close(int(s.dupfd))
+		s.dupfd = -1
+	}
 	return true
 }
 

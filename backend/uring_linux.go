@@ -422,13 +422,17 @@ func (u *uring) retry(tag uint64, res int64, c *Completion) bool {
 			// duplicated as the reaper meets the -EAGAIN; a caller that
 			// closes and reuses the number in the microseconds before that
 			// is racing its own request.)
+			// With no descriptor to spare (RLIMIT_NOFILE) it waits on the
+			// number itself.
 			dfd, derr := unix.FcntlInt(uintptr(s.req.FD), unix.F_DUPFD_CLOEXEC, 0)
-			if derr != nil {
+			switch {
+			case derr == nil:
+				u.dups[uint32(tag)] = int32(dfd)
+				s.req.FD = int32(dfd)
+			case derr != unix.EMFILE && derr != unix.ENFILE:
 				c.Res = errRes(derr)
 				return true
 			}
-			u.dups[uint32(tag)] = int32(dfd)
-			s.req.FD = int32(dfd)
 		}
 		err = u.armPoll(s)
 	case s.retries < maxRetries:
