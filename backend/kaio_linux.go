@@ -59,8 +59,7 @@ type kstate struct {
 	phase    uint8
 	canceled bool
 	plain    bool   // the file refuses RWF_NOWAIT: after readiness, transfer plainly
-	dupfd    int32  // phPollWait: the request's own duplicate of the descriptor, or -1
-	id       fileID // the file the request was submitted on
+	id       fileID // phPollWait: the file the request was submitted on
 }
 
 const (
@@ -134,30 +133,6 @@ func (k *kaio) armWake() error {
 	}
 }
 
-// fileKind says whether fd waits for readiness (pollable) or for storage. It is
-// one fstat(2) per read or write on this backend; errno is fstat's failure (a bad
-// descriptor), which becomes the request's result.
-func fileKind(fd int32) (isPollable bool, id fileID, errno unix.Errno) {
-	var st unix.Stat_t
-	if err := unix.Fstat(int(fd), &st); err != nil {
-		return false, id, err.(unix.Errno)
-	}
-	id = fileID{st.Dev, st.Ino}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFREG, unix.S_IFBLK, unix.S_IFDIR:
-		return false, id, 0
-	}
-	return true, id, 0
-}
-
-// fileID tells whether a descriptor number still names the same file.
-type fileID struct{ dev, ino uint64 }
-
-func sameFile(fd int32, id fileID) bool {
-	var st unix.Stat_t
-	return unix.Fstat(int(fd), &st) == nil && st.Dev == id.dev && st.Ino == id.ino
-}
-
 func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -167,7 +142,7 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 		r := &reqs[i]
 		idx := uint32(r.Tag)
 		s := &k.st[idx]
-		s.req, s.canceled, s.plain, s.dupfd = *r, false, false, -1
+		s.req, s.canceled, s.plain = *r, false, false
 		cb := &k.iocbs[idx]
 		*cb = abi.IOCB{Data: r.Tag, Fildes: uint32(r.FD)}
 		switch r.Op {
@@ -205,22 +180,16 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 					ninl++
 					continue
 				}
-				// Wait for readiness on a duplicate of the descriptor: the
-				// request keeps its own file, as the kernel's requests do, even
-				// if the caller closes fd and the number is reused.
-				// With no descriptor to spare (RLIMIT_NOFILE), wait on the
-				// number and check before moving data that it still names
-				// the same file (-EBADF if not).
+				// Wait for readiness. The poll holds the file itself; the
+				// transfer that follows goes by number, so it first checks
+				// that the number still names the file the request was
+				// submitted on (a caller may close it and reuse the number
+				// meanwhile), and ends with -EBADF if not. (A duplicate
+				// descriptor per waiting request would close even the
+				// microseconds between check and transfer, but would double a
+				// server's descriptors and fail with EMFILE where io_uring
+				// does not.)
 				s.id = id
-				if dfd, err := unix.FcntlInt(uintptr(r.FD), unix.F_DUPFD_CLOEXEC, 0); err == nil {
-					s.dupfd = int32(dfd)
-					cb.Fildes = uint32(dfd)
-				} else if err != unix.EMFILE && err != unix.ENFILE {
-					s.phase = phDone
-					inline[ninl] = Completion{Tag: r.Tag, Res: errRes(err)}
-					ninl++
-					continue
-				}
 				s.phase = phPollWait
 				cb.Data = r.Tag | tagPoll
 				cb.Opcode = abi.IOCB_CMD_POLL
@@ -253,12 +222,7 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 			// read may already have moved data.
 			ri := k.ptrReq[off]
 			r := &reqs[ri]
-			st := &k.st[uint32(r.Tag)]
-			st.phase = phDone
-			if st.dupfd >= 0 {
-				unix.Close(int(st.dupfd))
-				st.dupfd = -1
-			}
+			k.st[uint32(r.Tag)].phase = phDone
 			inline[ninl] = Completion{Tag: r.Tag, Res: errRes(err)}
 			ninl++
 			off++
@@ -398,16 +362,12 @@ func (k *kaio) afterPoll(s *kstate, res int64, c *Completion) bool {
 	case s.canceled || res == 0:
 		c.Res = -int64(unix.ECANCELED)
 	case res < 0:
-	case s.dupfd < 0 && !sameFile(s.req.FD, s.id):
+	case !sameFile(s.req.FD, s.id):
 		// Closed by the caller (and the number perhaps reused) while the
 		// request waited: it must not touch whatever file has it now.
 		c.Res = -int64(unix.EBADF)
 	default:
-		fd := s.dupfd
-		if fd < 0 {
-			fd = s.req.FD
-		}
-		got, done := k.transfer(s, fd)
+		got, done := k.transfer(s, s.req.FD)
 		if !done {
 			// Someone else took the data; wait again.
 			cb := &k.iocbs[uint32(s.req.Tag)]
@@ -425,10 +385,6 @@ func (k *kaio) afterPoll(s *kstate, res int64, c *Completion) bool {
 		c.Res = got
 	}
 	s.phase = phDone
-	if s.dupfd >= 0 {
-		unix.Close(int(s.dupfd))
-		s.dupfd = -1
-	}
 	return true
 }
 

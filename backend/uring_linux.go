@@ -41,20 +41,17 @@ type uring struct {
 	wakePending atomic.Bool
 
 	// Used only by the reaper (one goroutine at a time).
-	cqHead uint32
-	// dups[idx] is the duplicate descriptor a request waits and transfers on
-	// after -EAGAIN (or -1): from then on it keeps its own file even if the
-	// caller closes the descriptor and the number is reused.
-	dups    []int32
+	cqHead  uint32
 	waitArg abi.GeteventsArg
 	waitTS  unix.Timespec
 }
 
 type ustate struct {
 	req      Req
-	canceled bool  // Cancel was asked for this tag
-	polling  bool  // the readiness poll (tag|tagPoll) is in flight
-	retries  uint8 // resubmissions after -ECANCELED we did not ask for
+	canceled bool   // Cancel was asked for this tag
+	polling  bool   // the readiness poll (tag|tagPoll) is in flight
+	retries  uint8  // resubmissions after -ECANCELED we did not ask for
+	id       fileID // the file a request waiting for readiness is on
 }
 
 // maxRetries bounds resubmission after unrequested -ECANCELED, so that a kernel
@@ -103,10 +100,7 @@ func newUring(slots int) (*uring, error) {
 	if err != nil {
 		return nil, setupErr("io_uring_setup", err)
 	}
-	u := &uring{fd: fd, features: p.Features, st: make([]ustate, slots), dups: make([]int32, slots)}
-	for i := range u.dups {
-		u.dups[i] = -1
-	}
+	u := &uring{fd: fd, features: p.Features, st: make([]ustate, slots)}
 	fail := func(err error) (*uring, error) {
 		if u.m != nil {
 			u.m.unmap()
@@ -350,12 +344,6 @@ func (u *uring) drain(cs []Completion) (n int, woke bool) {
 			cs[n] = Completion{Tag: ud, Res: res}
 			n++
 		}
-		if n > 0 && cs[n-1].Kind == KindDone {
-			if d := &u.dups[uint32(cs[n-1].Tag)]; *d >= 0 {
-				unix.Close(int(*d))
-				*d = -1
-			}
-		}
 	}
 	u.cqHead = head
 	u.m.cqHead.Store(head)
@@ -383,6 +371,10 @@ func (u *uring) afterPoll(tag uint64, res int64, c *Completion) bool {
 		} else {
 			res = errRes(err)
 		}
+	case res >= 0 && !sameFile(s.req.FD, s.id):
+		// Closed by the caller while the request waited: it must not touch
+		// whatever file has that number now.
+		res = -int64(unix.EBADF)
 	case res >= 0:
 		if err := u.resubmit(s); err == nil {
 			return false
@@ -417,23 +409,10 @@ func (u *uring) retry(tag uint64, res int64, c *Completion) bool {
 		if !s.req.isTransfer() || !pollable(s.req.FD) {
 			return true
 		}
-		if u.dups[uint32(tag)] < 0 {
-			// Wait and transfer on a duplicate: see dups. (The number is
-			// duplicated as the reaper meets the -EAGAIN; a caller that
-			// closes and reuses the number in the microseconds before that
-			// is racing its own request.)
-			// With no descriptor to spare (RLIMIT_NOFILE) it waits on the
-			// number itself.
-			dfd, derr := unix.FcntlInt(uintptr(s.req.FD), unix.F_DUPFD_CLOEXEC, 0)
-			switch {
-			case derr == nil:
-				u.dups[uint32(tag)] = int32(dfd)
-				s.req.FD = int32(dfd)
-			case derr != unix.EMFILE && derr != unix.ENFILE:
-				c.Res = errRes(derr)
-				return true
-			}
-		}
+		// Remember the file: the transfer is reissued by number once the
+		// poll fires, and the caller may have closed it (and reused the
+		// number) meanwhile. See afterPoll.
+		s.id, _ = identify(s.req.FD)
 		err = u.armPoll(s)
 	case s.retries < maxRetries:
 		s.retries++
@@ -450,25 +429,6 @@ func (u *uring) retry(tag uint64, res int64, c *Completion) bool {
 
 func (r *Req) isTransfer() bool { return r.Op >= OpRead && r.Op <= OpWritev }
 
-// pollable reports whether fd is a file whose reads and writes wait for
-// readiness (pipe, socket, character device, eventfd and other anonymous
-// inodes) rather than for storage.
-func pollable(fd int32) bool {
-	var st unix.Stat_t
-	if unix.Fstat(int(fd), &st) != nil {
-		return false
-	}
-	switch st.Mode & unix.S_IFMT {
-	case unix.S_IFREG, unix.S_IFBLK, unix.S_IFDIR:
-		return false
-	}
-	return true
-}
-
-// cancelLocked queues an ASYNC_CANCEL for tag. sent is false when the backend
-// does not have that request (package aio never asks for one it has not
-// submitted; the answer is then CancelRefused, never a wait for an answer that
-// cannot come).
 func (u *uring) cancelLocked(tag uint64) (sent bool, err error) {
 	s := &u.st[uint32(tag)]
 	if s.req.Tag != tag {
