@@ -2,4 +2,7 @@ module github.com/uringaio/uringaio
 
 go 1.26.8
 
-require golang.org/x/sys v0.49.0 // indirect
+require (
+	go.uber.org/goleak v1.3.0
+	golang.org/x/sys v0.49.0
+)
