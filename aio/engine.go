@@ -233,6 +233,28 @@ func (w *waiter) satisfied(c *Context) bool {
 	panic("aio: unknown waiter")
 }
 
+// maxBatchWait bounds a reaper's wait for several completions at once.
+const maxBatchWait = time.Millisecond
+
+// expect is how many kernel completions w certainly still needs: the
+// undecided cancellations it waits for. Other waiters wait for one at a time.
+// With mu held.
+func (w *waiter) expect(c *Context) int {
+	switch w.kind {
+	case waitCancelDecided:
+		return 1
+	case waitAllDecided:
+		n := 0
+		for _, idx := range w.idxs {
+			if !c.slots[idx].decided() {
+				n++
+			}
+		}
+		return max(n, 1)
+	}
+	return 1
+}
+
 // sink is where a GetEvents reaper receives public events directly.
 type sink struct {
 	events []Event
@@ -287,19 +309,28 @@ func (c *Context) reap(w *waiter, deadline time.Time, hasDeadline, interruptible
 				timeout = 0
 			}
 		}
+		// A cancel waiter knows how many completions it needs and waits for
+		// them at once, as one io_getevents(min_nr=N) / io_uring_enter
+		// (min_complete=N) — a thousand canceled polls do not wake it a
+		// thousand times. Such a wait cannot be cut short by Wake, so it is
+		// bounded by maxBatchWait and repeated.
+		want := w.expect(c)
+		if want > 1 && (timeout < 0 || timeout > maxBatchWait) {
+			timeout = maxBatchWait
+		}
 		seq := c.seq.Load()
 		c.mu.Unlock()
 		var n int
 		var err error
 		if timeout == 0 {
-			n, err = c.be.Reap(c.comps, false, 0)
+			n, err = c.be.Reap(c.comps, 0, 0)
 		} else {
 			c.kwait.Store(1)
 			if c.seq.Load() != seq {
 				// Something changed after we looked: look again first.
-				n, err = c.be.Reap(c.comps, false, 0)
+				n, err = c.be.Reap(c.comps, 0, 0)
 			} else {
-				n, err = c.be.Reap(c.comps, true, timeout)
+				n, err = c.be.Reap(c.comps, want, timeout)
 			}
 			c.kwait.Store(0)
 		}
@@ -327,7 +358,7 @@ func (c *Context) poll() {
 		return
 	}
 	c.mu.Unlock()
-	n, _ := c.be.Reap(c.comps, false, 0)
+	n, _ := c.be.Reap(c.comps, 0, 0)
 	c.mu.Lock()
 	if n > 0 {
 		c.route(c.comps[:n], nil)
@@ -640,7 +671,7 @@ func (c *Context) getEvents(minNr int, events []Event, timeout *time.Duration) (
 	// Collect what the kernel already has, up to len(events), without waiting.
 	if sk.n < len(events) && c.reapMu.TryLock() {
 		c.mu.Unlock()
-		n, _ := c.be.Reap(c.comps[:min(len(c.comps), len(events)-sk.n)], false, 0)
+		n, _ := c.be.Reap(c.comps[:min(len(c.comps), len(events)-sk.n)], 0, 0)
 		c.mu.Lock()
 		if n > 0 {
 			c.route(c.comps[:n], &sk)

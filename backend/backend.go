@@ -106,10 +106,13 @@ type Backend interface {
 	// that end at once (per-request failures io_submit reports, emulated NOPs)
 	// are written to inline, which has room for len(reqs); ninline says how many.
 	Submit(reqs []Req, inline []Completion) (taken, ninline int, err error)
-	// Reap fills cs with completions. With wait false it never blocks. With wait
-	// true it blocks until at least one completion or Wake, or until timeout
-	// (negative: no limit) expires; it may then return 0 with a nil error.
-	Reap(cs []Completion, wait bool, timeout time.Duration) (int, error)
+	// Reap fills cs with completions. With wait 0 it never blocks. Otherwise,
+	// when nothing is there, it blocks until the kernel has at least wait
+	// completions (its own included), or until timeout (negative: no limit)
+	// expires; it may then return 0 with a nil error. Wake ends a wait for one
+	// completion; a longer wait ends only when enough arrive or at the timeout,
+	// so callers bound it.
+	Reap(cs []Completion, wait int, timeout time.Duration) (int, error)
 	// Cancel asks the kernel to stop the request with tag.
 	Cancel(tag uint64) (CancelAnswer, error)
 	// CancelMany asks for several at once, as one batch where the kernel allows;

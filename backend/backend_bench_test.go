@@ -35,7 +35,7 @@ func BenchmarkPollBatch32(b *testing.B) {
 					b.Fatal(n, err)
 				}
 				for got := 0; got < 32; {
-					n, err := be.Reap(cs, true, -1)
+					n, err := be.Reap(cs, 1, -1)
 					if err != nil {
 						b.Fatal(err)
 					}

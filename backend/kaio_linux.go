@@ -81,7 +81,7 @@ func newKaio(slots int) (*kaio, error) {
 		st:     make([]kstate, slots),
 		ptrs:   make([]*abi.IOCB, 0, min(slots, 1024)),
 		ptrReq: make([]int32, 0, min(slots, 1024)),
-		evs:    make([]abi.IOEvent, min(slots+1, 256)),
+		evs:    make([]abi.IOEvent, min(slots+1, 1024)),
 	}
 	k.ring, k.userReap = viewAioRing(ctx)
 	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
@@ -231,9 +231,9 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 	return len(reqs), ninl, nil
 }
 
-func (k *kaio) Reap(cs []Completion, wait bool, timeout time.Duration) (int, error) {
+func (k *kaio) Reap(cs []Completion, wait int, timeout time.Duration) (int, error) {
 	var deadline time.Time
-	if timeout >= 0 {
+	if wait > 0 && timeout >= 0 {
 		deadline = time.Now().Add(timeout)
 	}
 	for {
@@ -243,7 +243,7 @@ func (k *kaio) Reap(cs []Completion, wait bool, timeout time.Duration) (int, err
 		}
 		m := k.fetch(evs)
 		if m == 0 {
-			if !wait {
+			if wait <= 0 {
 				return 0, nil
 			}
 			var ts *unix.Timespec
@@ -256,7 +256,7 @@ func (k *kaio) Reap(cs []Completion, wait bool, timeout time.Duration) (int, err
 				ts = &k.waitTS
 			}
 			var err error
-			m, err = ioGetevents(k.ctx, 1, evs, ts)
+			m, err = ioGetevents(k.ctx, min(wait, len(evs)), evs, ts)
 			if err == unix.EINTR {
 				continue
 			}

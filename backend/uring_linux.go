@@ -285,19 +285,20 @@ func (u *uring) armPoll(s *ustate) error {
 	return err
 }
 
-func (u *uring) Reap(cs []Completion, wait bool, timeout time.Duration) (int, error) {
+func (u *uring) Reap(cs []Completion, wait int, timeout time.Duration) (int, error) {
 	var deadline time.Time
-	if timeout >= 0 {
+	if wait > 0 && timeout >= 0 {
 		deadline = time.Now().Add(timeout)
 	}
 	for {
 		n, woke := u.drain(cs)
-		if n > 0 || woke || !wait || len(cs) == 0 {
+		if n > 0 || woke || wait <= 0 || len(cs) == 0 {
 			return n, nil
 		}
+		minc := uint32(min(wait, len(cs), int(u.m.cqEntries)))
 		var err error
 		if timeout < 0 {
-			_, err = uringEnter(u.fd, 0, 1, abi.IORING_ENTER_GETEVENTS)
+			_, err = uringEnter(u.fd, 0, minc, abi.IORING_ENTER_GETEVENTS)
 		} else {
 			rem := time.Until(deadline)
 			if rem <= 0 {
@@ -305,7 +306,7 @@ func (u *uring) Reap(cs []Completion, wait bool, timeout time.Duration) (int, er
 				return n, nil
 			}
 			u.waitTS = unix.NsecToTimespec(int64(rem))
-			_, err = uringEnterArg(u.fd, 1, abi.IORING_ENTER_GETEVENTS, &u.waitArg, &u.waitTS)
+			_, err = uringEnterArg(u.fd, minc, abi.IORING_ENTER_GETEVENTS, &u.waitArg, &u.waitTS)
 		}
 		switch err {
 		case nil, unix.EINTR, unix.ETIME, unix.EAGAIN, unix.EBUSY:
