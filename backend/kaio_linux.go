@@ -19,11 +19,14 @@ import (
 //
 // What it hides from package aio (the kernel facts of SPEC §10):
 //   - io_submit of a read on an empty pipe blocks inside io_submit and cannot be
-//     canceled. So a read or write on a pollable file (pipe, socket, eventfd,
-//     character device) is submitted as IOCB_CMD_POLL (tag|tagPoll); when the
-//     poll fires, the reaper moves the data itself with preadv2/pwritev2 and
-//     RWF_NOWAIT, and arms the poll again if that finds nothing (-EAGAIN). The
-//     wait is thus a poll, which io_cancel can stop.
+//     canceled. So every read and write is submitted with RWF_NOWAIT first;
+//     one that would wait comes back with -EAGAIN having moved nothing. On a
+//     pollable file (pipe, socket, eventfd, character device) the backend then
+//     waits with IOCB_CMD_POLL (tag|tagPoll); when the poll fires, the reaper
+//     moves the data itself with preadv2/pwritev2 and RWF_NOWAIT, and arms the
+//     poll again if that finds nothing. The wait is thus a poll, which io_cancel
+//     can stop. On a regular file or block device it is submitted again
+//     plainly.
 //   - io_cancel stops only polls. It returns -1/EINPROGRESS and the canceled
 //     poll's event arrives through the ring with res 0, which becomes
 //     -ECANCELED. For file I/O and fsync it can only say EINVAL, so Cancel does
@@ -64,6 +67,7 @@ type kstate struct {
 
 const (
 	phDone     uint8 = iota // not in the kernel
+	phTry                   // a read or write sent with RWF_NOWAIT: it ends without waiting
 	phDirect                // a file read/write/fsync in the kernel: cannot be canceled
 	phUserPoll              // an OpPoll
 	phPollWait              // the readiness poll in front of a transfer
@@ -162,49 +166,16 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 				cb.Opcode = abi.IOCB_CMD_FDSYNC
 			}
 		default:
-			isPollable, id, errno := fileKind(r.FD)
-			switch {
-			case errno != 0:
-				s.phase = phDone
-				inline[ninl] = Completion{Tag: r.Tag, Res: -int64(errno)}
-				ninl++
-				continue
-			case isPollable:
-				// Try the transfer once without waiting, as io_uring does: data
-				// that is there, EOF, a descriptor opened the wrong way (EBADF),
-				// or a zero-length transfer end here and now.
-				s.phase = phDone
-				if got, done := k.transfer(s, int32(r.FD)); done {
-					s.phase = phDone
-					inline[ninl] = Completion{Tag: r.Tag, Res: got}
-					ninl++
-					continue
-				}
-				// Wait for readiness. The poll holds the file itself; the
-				// transfer that follows goes by number, so it first checks
-				// that the number still names the file the request was
-				// submitted on (a caller may close it and reuse the number
-				// meanwhile), and ends with -EBADF if not. (A duplicate
-				// descriptor per waiting request would close even the
-				// microseconds between check and transfer, but would double a
-				// server's descriptors and fail with EMFILE where io_uring
-				// does not.)
-				s.id = id
-				s.phase = phPollWait
-				cb.Data = r.Tag | tagPoll
-				cb.Opcode = abi.IOCB_CMD_POLL
-				cb.Buf = unix.POLLIN
-				if r.Op == OpWrite || r.Op == OpWritev {
-					cb.Buf = unix.POLLOUT
-				}
-			default:
-				s.phase = phDirect
-				cb.Opcode = [...]uint16{OpRead: abi.IOCB_CMD_PREAD, OpWrite: abi.IOCB_CMD_PWRITE,
-					OpReadv: abi.IOCB_CMD_PREADV, OpWritev: abi.IOCB_CMD_PWRITEV}[r.Op]
-				cb.Buf = r.Addr
-				cb.Nbytes = uint64(r.Len)
-				cb.Offset = r.Off
-			}
+			// Every read and write goes in directly with RWF_NOWAIT: data in
+			// the page cache, O_DIRECT I/O, data already in a pipe, EOF,
+			// EBADF and zero-length transfers need nothing more, and no
+			// system call is spent finding out what kind of file fd is. Only
+			// a request that would have to wait comes back with -EAGAIN (or
+			// -EOPNOTSUPP from a file without RWF_NOWAIT), and slowPath then
+			// decides: a readiness poll for a pipe or socket, a plain
+			// resubmission for storage.
+			s.phase = phTry
+			prepRW(cb, r, unix.RWF_NOWAIT)
 		}
 		k.ptrs = append(k.ptrs, cb)
 		k.ptrReq = append(k.ptrReq, int32(i))
@@ -218,14 +189,23 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 		default:
 			// This iocb failed (bad fd, bad request; EAGAIN, out of kernel
 			// request slots, cannot happen: the context was sized for every
-			// slot): that is its result. Nothing is taken back: a readiness
-			// read may already have moved data.
+			// slot): that is its result, unless it was refused for
+			// RWF_NOWAIT, which slowPath handles. Nothing is taken back.
 			ri := k.ptrReq[off]
 			r := &reqs[ri]
-			k.st[uint32(r.Tag)].phase = phDone
-			inline[ninl] = Completion{Tag: r.Tag, Res: errRes(err)}
-			ninl++
+			st := &k.st[uint32(r.Tag)]
+			res := errRes(err)
 			off++
+			if st.phase == phTry && (res == -int64(unix.EOPNOTSUPP) || res == -int64(unix.EAGAIN)) {
+				var c Completion
+				if !k.slowPath(st, res, &c) {
+					continue
+				}
+				res = c.Res
+			}
+			st.phase = phDone
+			inline[ninl] = Completion{Tag: r.Tag, Res: res}
+			ninl++
 		}
 	}
 	return len(reqs), ninl, nil
@@ -347,9 +327,78 @@ func (k *kaio) event(ev *abi.IOEvent, c *Completion) bool {
 		return true
 	case phPollWait:
 		return k.afterPoll(s, ev.Res, c)
+	case phTry:
+		if ev.Res == -int64(unix.EAGAIN) || ev.Res == -int64(unix.EOPNOTSUPP) {
+			return k.slowPath(s, ev.Res, c)
+		}
 	}
 	s.phase = phDone
 	return true
+}
+
+// prepRW fills cb for a direct read or write of r.
+func prepRW(cb *abi.IOCB, r *Req, rwFlags int32) {
+	cb.Data = r.Tag
+	cb.Fildes = uint32(r.FD)
+	cb.Opcode = [...]uint16{OpRead: abi.IOCB_CMD_PREAD, OpWrite: abi.IOCB_CMD_PWRITE,
+		OpReadv: abi.IOCB_CMD_PREADV, OpWritev: abi.IOCB_CMD_PWRITEV}[r.Op]
+	cb.Buf = r.Addr
+	cb.Nbytes = uint64(r.Len)
+	cb.Offset = r.Off
+	cb.RwFlags = rwFlags
+}
+
+// slowPath handles a read or write that RWF_NOWAIT sent back (-EAGAIN: it
+// would wait; -EOPNOTSUPP: the file has no RWF_NOWAIT). Nothing has moved. A
+// pipe, socket or other pollable file waits for readiness with IOCB_CMD_POLL
+// (which io_cancel can stop); a regular file or block device is submitted
+// again plainly (uncached buffered data: classic AIO then does the I/O inside
+// io_submit). It reports whether c was filled. With mu held.
+func (k *kaio) slowPath(s *kstate, res int64, c *Completion) bool {
+	r := &s.req
+	*c = Completion{Tag: r.Tag}
+	if s.canceled {
+		c.Res = -int64(unix.ECANCELED)
+		s.phase = phDone
+		return true
+	}
+	isPollable, id, errno := fileKind(r.FD)
+	cb := &k.iocbs[uint32(r.Tag)]
+	switch {
+	case errno != 0:
+		c.Res = -int64(errno)
+		s.phase = phDone
+		return true
+	case isPollable:
+		// The poll holds the file itself; the transfer after it goes by
+		// number, so it first checks that the number still names this file
+		// (the caller may close it and reuse the number meanwhile) and ends
+		// with -EBADF if not. (A duplicate descriptor per waiting request
+		// would close even the microseconds between check and transfer, but
+		// would double a server's descriptors and fail with EMFILE where
+		// io_uring does not.)
+		s.id = id
+		s.plain = res == -int64(unix.EOPNOTSUPP)
+		s.phase = phPollWait
+		*cb = abi.IOCB{Data: r.Tag | tagPoll, Opcode: abi.IOCB_CMD_POLL, Fildes: uint32(r.FD), Buf: unix.POLLIN}
+		if r.Op == OpWrite || r.Op == OpWritev {
+			cb.Buf = unix.POLLOUT
+		}
+	default:
+		s.phase = phDirect
+		prepRW(cb, r, 0)
+	}
+	for {
+		_, err := ioSubmit(k.ctx, []*abi.IOCB{cb})
+		if err == nil {
+			return false
+		}
+		if err != unix.EINTR {
+			c.Res = errRes(err)
+			s.phase = phDone
+			return true
+		}
+	}
 }
 
 // afterPoll moves the data once the readiness poll fired, or re-arms the poll.
@@ -442,6 +491,12 @@ func (k *kaio) cancelLocked(tag uint64) CancelAnswer {
 		return CancelRefused
 	}
 	switch s.phase {
+	case phTry:
+		// It ends without waiting, and its event may be in the ring: if it
+		// would have had to wait (-EAGAIN), the reaper ends it canceled
+		// instead of waiting; if it moved data, it was not canceled.
+		s.canceled = true
+		return CancelPending
 	case phUserPoll, phPollWait:
 		s.canceled = true
 		var ev abi.IOEvent
