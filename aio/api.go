@@ -6,7 +6,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/uringaio/uringaio/backend"
+	"github.com/uringaio/uringaio/internal/backend"
 )
 
 // Op is the operation an IOCB asks for. The zero value is not a valid Op, so an

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/uringaio/uringaio/backend"
+	"github.com/uringaio/uringaio/internal/backend"
 )
 
 // CancelResult is CancelFD's answer, as aio_cancel(3) gives it.

@@ -7,7 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/uringaio/uringaio/backend"
+	"github.com/uringaio/uringaio/internal/backend"
 )
 
 // How Do and GetEvents share a Context

@@ -9,7 +9,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/uringaio/uringaio/backend"
+	"github.com/uringaio/uringaio/internal/backend"
 )
 
 // How a Context works
