@@ -98,6 +98,8 @@ type Context struct {
 
 	seq   atomic.Uint64 // bumped by every notify
 	kwait atomic.Int32  // 1 while the reaper may be blocked in the kernel
+
+	nReqs, nSubmits, nInline atomic.Uint64 // Stats
 }
 
 // live keeps every Context that has not been destroyed reachable, as the kernel
@@ -608,6 +610,8 @@ func (c *Context) submitChunk(cbs []*IOCB, private bool) (n int, stop bool, err 
 	c.beMu.RLock()
 	taken, ninl, berr := c.be.Submit(c.reqs[:k], c.inl[:k])
 	c.beMu.RUnlock()
+	c.nSubmits.Add(1)
+	c.nReqs.Add(uint64(taken))
 
 	if taken < k || ninl > 0 {
 		c.mu.Lock()
