@@ -531,7 +531,8 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	case OpReadv, OpWritev:
 		s.iov = s.iov[:0]
 		for _, b := range cb.Bufs {
-			v := unix.Iovec{Len: uint64(len(b))}
+			var v unix.Iovec
+			v.SetLen(len(b))
 			if cap(b) > 0 {
 				v.Base = unsafe.SliceData(b)
 				s.pin.Pin(v.Base)
