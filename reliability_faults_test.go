@@ -253,7 +253,11 @@ func relChildKaioExhausted(t *testing.T) {
 		}
 		var wg sync.WaitGroup
 		for _, c := range held {
-			wg.Go(func() { c.Destroy() })
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				c.Destroy()
+			}()
 		}
 		wg.Wait()
 	}()
