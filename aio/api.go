@@ -61,14 +61,13 @@ type IOCB struct {
 	PollEvents uint32   // OpPoll: the events to wait for (unix.POLLIN, unix.POLLOUT, …)
 	Data       uint64   // echoed in the Event, like aio_data
 
-	// state is cbIdle, cbOutstanding or cbCompleted; it is atomic because an
-	// IOCB handed to two Contexts is refused by whichever comes second.
-	state atomic.Uint32
-	// The fields below are guarded by ctx.mu of the Context the IOCB was last
-	// submitted to.
-	ctx  *Context
-	slot int32
-	res  int64 // the result, once completed (Error reads it)
+	// The library's state. Every field is atomic: an IOCB may be handed to one
+	// Context while another Context's Cancel or Error looks at it (and is
+	// refused), so no single Context's lock can guard them.
+	state atomic.Uint32           // cbIdle, cbOutstanding or cbCompleted
+	ctx   atomic.Pointer[Context] // the Context it was last submitted to
+	slot  atomic.Int32            // its slot there, while outstanding
+	res   atomic.Int64            // the result, once completed (Error reads it)
 }
 
 const (

@@ -67,7 +67,7 @@ func (c *Context) Cancel(cb *IOCB) (Event, error) {
 			c.subMu.Unlock()
 			return Event{}, err
 		}
-		idx = cb.slot
+		idx = cb.slot.Load()
 		s := &c.slots[idx]
 		if !s.canceling {
 			break
@@ -107,7 +107,7 @@ func (c *Context) cancelCheck(cb *IOCB) error {
 	if c.closing {
 		return errCancelDestroyed
 	}
-	if cb.ctx != c {
+	if cb.ctx.Load() != c {
 		return errCancelForeign
 	}
 	switch cb.state.Load() {
@@ -116,8 +116,10 @@ func (c *Context) cancelCheck(cb *IOCB) error {
 	case cbCompleted:
 		return errCancelAgain
 	}
-	if c.slots[cb.slot].cb != cb {
-		return errCancelAgain
+	if c.slots[cb.slot.Load()].cb != cb {
+		// Outstanding, yet not in our slot: it was handed to another Context
+		// after its event was delivered here.
+		return errCancelForeign
 	}
 	return nil
 }
@@ -174,8 +176,8 @@ func (c *Context) finishCancel(idx int32, kind uint8) (bool, Event) {
 		if kind == cancelOne && !s.private {
 			cb := s.cb
 			c.unpin(s)
-			cb.res = -int64(unix.ECANCELED)
-			ev := Event{Data: s.data, IOCB: cb, Res: cb.res}
+			cb.res.Store(-int64(unix.ECANCELED))
+			ev := Event{Data: s.data, IOCB: cb, Res: -int64(unix.ECANCELED)}
 			c.freeSlot(idx)
 			c.delivered(cb)
 			return true, ev
@@ -226,7 +228,7 @@ func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
 			return 0, errCancelFDDead
 		}
 		if cb != nil {
-			if cb.ctx != c {
+			if cb.ctx.Load() != c {
 				c.subMu.Unlock()
 				return 0, errCancelFDForeign
 			}
@@ -318,21 +320,21 @@ func (c *Context) Error(cb *IOCB) error {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if cb.ctx != c {
+	if cb.ctx.Load() != c {
 		return errErrorForeign
 	}
 	if cb.state.Load() == cbOutstanding {
 		// It may have finished in the kernel with nobody reaping: look, so
 		// that polling Error alone sees it end (the aio_error idiom).
 		c.poll()
-		if cb.ctx != c || cb.state.Load() == cbOutstanding {
+		if cb.ctx.Load() != c || cb.state.Load() == cbOutstanding {
 			return errInProgress
 		}
 	}
-	if cb.res >= 0 {
-		return nil
+	if res := cb.res.Load(); res < 0 {
+		return unix.Errno(-res)
 	}
-	return unix.Errno(-cb.res)
+	return nil
 }
 
 // ---- Destroy ----

@@ -59,7 +59,7 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 		return Event{}, err
 	}
 	c.mu.Lock()
-	idx := cb.slot
+	idx := cb.slot.Load()
 	gen := c.slots[idx].gen
 	c.mu.Unlock()
 

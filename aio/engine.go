@@ -35,6 +35,14 @@ import (
 // of those clears the IOCB's state under mu, so a second delivery has nothing to
 // deliver.
 //
+// Wake-ups. Whatever changes what a waiter waits for wakes it: a completion
+// routed to a slot or to the ready queue, a cancellation decided, a slot freed
+// or an event delivered while someone waits for room (roomWaiters: Destroy
+// waiting for every slot, Do waiting for a free one), a reaper pass finished
+// while someone waits for one (passWaiters). freeSlot and delivered are the only
+// places that give room back, and both notify when roomWaiters > 0; a path
+// that frees a slot without them is a bug.
+//
 // Lock order: reapMu, then subMu, then mu; beMu (read) is taken with none of
 // them or with mu only, and never held while taking mu. Backend calls other than
 // Reap hold beMu for reading; Destroy takes it for writing to Close the backend.
@@ -60,6 +68,7 @@ type slot struct {
 	answer     backend.CancelAnswer
 	answered   bool  // the async answer arrived
 	answerRes  int64 // its value: 0 found, -ENOENT, -EALREADY
+	doneEarly  bool  // the completion had arrived when the async answer did
 	done       bool  // the kernel's completion arrived (parked, or Do's result)
 	res        int64
 }
@@ -93,6 +102,9 @@ type Context struct {
 	dead        bool // the backend is closed
 	waiters     int
 	waitCh      chan struct{}
+	roomWaiters int    // waiters that need a free slot or less outstanding (Destroy, Do when full)
+	passes      uint64 // reaper passes finished (drainReady waits for one)
+	passWaiters int
 
 	subOrder uint64 // counts submissions (under mu)
 
@@ -340,6 +352,7 @@ func (c *Context) reap(w *waiter, deadline time.Time, hasDeadline, interruptible
 		if n > 0 {
 			c.route(c.comps[:n], w.sk)
 		}
+		c.passDone()
 		if err != nil {
 			// The backend cannot wait (it should not happen); do not spin.
 			c.mu.Unlock()
@@ -359,15 +372,68 @@ func (c *Context) poll() {
 	if c.dead || !c.reapMu.TryLock() {
 		return
 	}
-	c.mu.Unlock()
-	n, _ := c.be.Reap(c.comps, 0, 0)
-	c.mu.Lock()
-	if n > 0 {
-		c.route(c.comps[:n], nil)
-	}
+	c.drainLocked(nil)
 	c.reapMu.Unlock()
 	if c.waiters > 0 {
 		c.notifyLocked()
+	}
+}
+
+// drainLocked takes everything the backend has without waiting and routes it.
+// With mu and reapMu held; mu is released during the backend calls.
+func (c *Context) drainLocked(sk *sink) {
+	for {
+		c.mu.Unlock()
+		n, _ := c.be.Reap(c.comps, 0, 0)
+		c.mu.Lock()
+		if n > 0 {
+			c.route(c.comps[:n], sk)
+		}
+		c.passDone()
+		if n < len(c.comps) {
+			return
+		}
+	}
+}
+
+// passDone records that a reaper pass (one Backend.Reap and its routing) has
+// finished. With mu held.
+func (c *Context) passDone() {
+	c.passes++
+	if c.passWaiters > 0 {
+		c.notifyLocked()
+	}
+}
+
+// drainReady makes sure every completion the backend had when it was called
+// has been routed: it reaps without waiting, or, when another goroutine holds
+// the reaper role, wakes that reaper and waits until a pass that began after
+// the call has finished. Cancel and CancelFD call it before deciding, so that a
+// request that has finished counts as done, never as running. With mu held.
+func (c *Context) drainReady() {
+	start := c.passes
+	for !c.dead {
+		if c.reapMu.TryLock() {
+			c.drainLocked(nil)
+			c.reapMu.Unlock()
+			if c.waiters > 0 {
+				c.notifyLocked()
+			}
+			return
+		}
+		// The pass under way may have looked before the call; the one
+		// after it did not.
+		if c.passes >= start+2 {
+			return
+		}
+		c.passWaiters++
+		if c.kwait.Load() != 0 {
+			c.beMu.RLock()
+			c.be.Wake()
+			c.beMu.RUnlock()
+		}
+		c.waitLocked(time.Time{}, false)
+		c.passWaiters--
 	}
 }
 
@@ -396,7 +462,10 @@ func (c *Context) route(cs []backend.Completion, sk *sink) {
 			continue // stale
 		}
 		if cp.Kind == backend.KindCancel {
-			s.answered, s.answerRes = true, cp.Res
+			// io_uring posts a target's completion before the answer to a
+			// cancel that did not find it, so done here means the request
+			// had finished before the cancel was tried.
+			s.answered, s.answerRes, s.doneEarly = true, cp.Res, s.done
 			changed = true
 			continue
 		}
@@ -421,7 +490,13 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 	s := &c.slots[idx]
 	cb := s.cb
 	c.unpin(s)
-	cb.res = res
+	if cb.Op == OpPoll && res > 0 {
+		// Only what was asked for, plus the conditions poll(2) always
+		// reports, on every backend: io_uring adds POLLRDHUP and classic
+		// AIO POLLRDNORM when the wake-up carries them.
+		res &= int64(cb.PollEvents | unix.POLLERR | unix.POLLHUP | unix.POLLNVAL)
+	}
+	cb.res.Store(res)
 	if s.private {
 		s.done, s.res = true, res
 		cb.state.Store(cbCompleted)
@@ -444,6 +519,9 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 func (c *Context) delivered(cb *IOCB) {
 	cb.state.Store(cbIdle)
 	c.outstanding--
+	if c.roomWaiters > 0 {
+		c.notifyLocked()
+	}
 }
 
 func (c *Context) unpin(s *slot) {
@@ -460,6 +538,9 @@ func (c *Context) freeSlot(idx int32) {
 	s.canceling = false
 	s.done = false
 	c.free = append(c.free, idx)
+	if c.roomWaiters > 0 {
+		c.notifyLocked()
+	}
 }
 
 // ---- Submit ----
@@ -484,6 +565,12 @@ func (c *Context) validate(cb *IOCB) error {
 	case OpPoll:
 		if cb.PollEvents == 0 {
 			return errSubmitPoll
+		}
+		if cb.PollEvents >= 1<<16 {
+			// EPOLLET, EPOLLEXCLUSIVE and the other epoll-only bits mean
+			// nothing to a one-shot poll; io_uring would take some and
+			// classic AIO refuse them.
+			return errSubmitPollBits
 		}
 	case OpRead, OpWrite:
 		if cb.Bufs != nil {
@@ -517,7 +604,8 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	c.subOrder++
 	s.order = c.subOrder
 	s.canceling, s.done, s.answered = false, false, false
-	cb.ctx, cb.slot, cb.res = c, idx, 0
+	cb.ctx.Store(c)
+	cb.slot.Store(idx)
 	*r = backend.Req{Tag: s.tag(idx), Op: uint8(cb.Op), FD: int32(cb.FD), Off: cb.Offset, PollEvents: cb.PollEvents}
 	switch cb.Op {
 	case OpRead, OpWrite:
@@ -585,7 +673,13 @@ func (c *Context) submitChunk(cbs []*IOCB, private bool) (n int, stop bool, err 
 	}
 	k := 0
 	for _, cb := range cbs {
+		// What is wrong with the IOCB itself (EINVAL, then EBUSY) is reported
+		// before capacity (EAGAIN).
 		if err = c.validate(cb); err != nil {
+			break
+		}
+		if cb.state.Load() != cbIdle {
+			err = errSubmitBusy
 			break
 		}
 		if c.outstanding+k >= c.max || len(c.free) == 0 {

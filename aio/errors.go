@@ -40,6 +40,7 @@ var (
 	errSubmitOp         = &CallError{"Submit", unix.EINVAL, "unknown Op"}
 	errSubmitOffset     = &CallError{"Submit", unix.EINVAL, "negative Offset"}
 	errSubmitPoll       = &CallError{"Submit", unix.EINVAL, "Poll with PollEvents 0"}
+	errSubmitPollBits   = &CallError{"Submit", unix.EINVAL, "PollEvents has bits outside poll(2)'s (>= 1<<16)"}
 	errSubmitBoth       = &CallError{"Submit", unix.EINVAL, "both Buf and Bufs set"}
 	errSubmitIOV        = &CallError{"Submit", unix.EINVAL, "more than MaxIOV (1024) Bufs"}
 	errSubmitLen        = &CallError{"Submit", unix.EINVAL, "transfer longer than MaxRW"}
