@@ -55,6 +55,12 @@ func (c *Context) Cancel(cb *IOCB) (Event, error) {
 	if cb == nil {
 		return Event{}, errCancelNil
 	}
+	// A request the kernel has already finished is not running: take what is
+	// ready first, so that it is answered EAGAIN (its event waits for
+	// GetEvents), not canceled.
+	c.mu.Lock()
+	c.drainReady()
+	c.mu.Unlock()
 	// subMu first: a request is chosen for canceling only when no Submit is
 	// half done, so that the backend has every request the slots say it has.
 	c.subMu.Lock()
@@ -94,9 +100,12 @@ func (c *Context) Cancel(cb *IOCB) (Event, error) {
 		ans = backend.CancelRefused
 	}
 	s.answer = ans
+	if ans == backend.CancelRefused {
+		c.drainReady()
+	}
 	c.await(&waiter{kind: waitCancelDecided, idx: idx}, time.Time{}, false, false)
-	canceled, ev := c.finishCancel(idx, cancelOne)
-	if canceled && !private {
+	out, ev := c.finishCancel(idx, cancelOne)
+	if out == outStopped && !private {
 		return ev, nil
 	}
 	return Event{}, errCancelAgain
@@ -163,12 +172,37 @@ func (s *slot) stopped() bool {
 	return found && s.res == -int64(unix.EINTR)
 }
 
+// cancelOutcome is what canceling one request came to.
+type cancelOutcome uint8
+
+const (
+	outStopped cancelOutcome = iota // stopped before any data moved
+	outDone                         // it had already finished
+	outRunning                      // in progress, and it could not be stopped
+)
+
+// outcome classifies a decided, not stopped cancellation. With mu held.
+//
+// Completions that had arrived before the cancel were routed by drainReady,
+// so a request chosen as a target was running then, unless the answer says
+// otherwise: io_uring posts the completion of a request that finished before
+// its cancel ahead of the "not found" answer (doneEarly), and a refusal is
+// followed by another drain, which routes a request that has finished.
+func (s *slot) outcome() cancelOutcome {
+	switch {
+	case s.answer == backend.CancelAsync && s.answerRes != 0 && s.doneEarly,
+		s.answer == backend.CancelRefused && s.done:
+		return outDone
+	}
+	return outRunning
+}
+
 // finishCancel applies a decided cancellation of slot idx. For cancelOne a
 // stopped request's event is returned (and not delivered elsewhere); for
 // cancelNotify it is delivered as usual with Res -ECANCELED. A request that was
 // not stopped is delivered as usual if it has ended, and otherwise stays in
 // flight. With mu held.
-func (c *Context) finishCancel(idx int32, kind uint8) (bool, Event) {
+func (c *Context) finishCancel(idx int32, kind uint8) (cancelOutcome, Event) {
 	s := &c.slots[idx]
 	s.canceling = false
 	defer c.notifyLocked()
@@ -180,15 +214,16 @@ func (c *Context) finishCancel(idx int32, kind uint8) (bool, Event) {
 			ev := Event{Data: s.data, IOCB: cb, Res: -int64(unix.ECANCELED)}
 			c.freeSlot(idx)
 			c.delivered(cb)
-			return true, ev
+			return outStopped, ev
 		}
 		c.complete(idx, -int64(unix.ECANCELED), nil)
-		return true, Event{}
+		return outStopped, Event{}
 	}
+	out := s.outcome()
 	if s.done {
 		c.complete(idx, s.res, nil)
 	}
-	return false, Event{}
+	return out, Event{}
 }
 
 // CancelFD cancels outstanding requests on fd, like aio_cancel(3): all of them
@@ -208,7 +243,8 @@ func (c *Context) finishCancel(idx int32, kind uint8) (bool, Event) {
 // pending. On classic AIO it calls io_cancel(2) for each; only requests waiting
 // for readiness can be stopped there.
 func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
-	if fd < 0 {
+	if fd < 0 || fd > 1<<31-1 {
+		// Never truncated: fd+1<<32 must not name fd.
 		return 0, errCancelFDBad
 	}
 	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
@@ -217,7 +253,11 @@ func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
 	if cb != nil && cb.FD != fd {
 		return 0, errCancelFDMismatch
 	}
-	// As in Cancel: choose the targets with no Submit half done.
+	// As in Cancel: what has finished is done, not running; and the targets
+	// are chosen with no Submit half done.
+	c.mu.Lock()
+	c.drainReady()
+	c.mu.Unlock()
 	c.subMu.Lock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -268,13 +308,22 @@ func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
 	if err := c.cancelSlots(targets); err != nil {
 		return 0, &CallError{Call: "CancelFD", Errno: errnoOf(err), Reason: err.Error()}
 	}
-	result := Canceled
+	stopped, running := 0, 0
 	for _, idx := range targets {
-		if ok, _ := c.finishCancel(idx, cancelNotify); !ok {
-			result = NotCanceled
+		switch out, _ := c.finishCancel(idx, cancelNotify); out {
+		case outStopped:
+			stopped++
+		case outRunning:
+			running++
 		}
 	}
-	return result, nil
+	switch {
+	case running > 0:
+		return NotCanceled, nil
+	case stopped == 0:
+		return AllDone, nil
+	}
+	return Canceled, nil
 }
 
 // startCancels marks the slots in idxs as being canceled, oldest first.
@@ -303,8 +352,14 @@ func (c *Context) cancelSlots(idxs []int32) error {
 	err := c.be.CancelMany(tags, answers)
 	c.beMu.RUnlock()
 	c.mu.Lock()
+	refused := false
 	for i, idx := range idxs {
 		c.slots[idx].answer = answers[i]
+		refused = refused || answers[i] == backend.CancelRefused
+	}
+	if refused {
+		// A refused request may have finished just now; see it done.
+		c.drainReady()
 	}
 	c.await(&waiter{kind: waitAllDecided, idxs: idxs}, time.Time{}, false, false)
 	return err
@@ -373,7 +428,9 @@ func (c *Context) destroy() error {
 	}
 	// Wait for everything the kernel still holds (requests that could not be
 	// canceled, and those other goroutines are canceling or collecting).
+	c.roomWaiters++
 	c.await(&waiter{kind: waitAllFree}, time.Time{}, false, false)
+	c.roomWaiters--
 	for c.ready.n > 0 {
 		ev := c.ready.pop()
 		c.delivered(ev.IOCB)

@@ -52,9 +52,21 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 		return Event{}, &CanceledError{Op: cb.Op, CtxErr: err}
 	}
 	one := [1]*IOCB{cb}
-	if _, err := c.submitAs(one[:], true); err != nil {
-		if ce, ok := err.(*CallError); ok && ce == errDestroyed {
+	for {
+		_, err := c.submitAs(one[:], true)
+		if err == nil {
+			break
+		}
+		switch err {
+		case errDestroyed:
 			return Event{}, errDoDestroyed
+		case errSubmitFull:
+			// An io.ReaderAt must not fail because many goroutines read at
+			// once: wait for room, as long as ctx allows.
+			if err := c.waitRoom(ctx); err != nil {
+				return Event{}, &CanceledError{Op: cb.Op, CtxErr: err}
+			}
+			continue
 		}
 		return Event{}, err
 	}
@@ -83,6 +95,37 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 		}
 	}
 	return ev, ev.Err()
+}
+
+// waitRoom waits until a request may fit (fewer than maxEvents outstanding and
+// a free slot), ctx ends (its error is returned), or the Context is being
+// destroyed (nil: the next Submit reports it).
+func (c *Context) waitRoom(ctx context.Context) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.outstanding >= c.max || len(c.free) == 0 {
+		if c.closing {
+			return nil
+		}
+		if c.waitCh == nil {
+			c.waitCh = make(chan struct{})
+		}
+		ch := c.waitCh
+		c.waiters++
+		c.roomWaiters++
+		c.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+		}
+		c.mu.Lock()
+		c.waiters--
+		c.roomWaiters--
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // cancelFor cancels Do's request in slot idx, if it is still that request and

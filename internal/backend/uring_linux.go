@@ -50,13 +50,8 @@ type ustate struct {
 	req      Req
 	canceled bool   // Cancel was asked for this tag
 	polling  bool   // the readiness poll (tag|tagPoll) is in flight
-	retries  uint8  // resubmissions after -ECANCELED we did not ask for
 	id       fileID // the file a request waiting for readiness is on
 }
-
-// maxRetries bounds resubmission after unrequested -ECANCELED, so that a kernel
-// that cancels for some other reason cannot make the backend loop.
-const maxRetries = 16
 
 // uringOps are the opcodes the library needs; IORING_REGISTER_PROBE must report
 // each as supported.
@@ -238,7 +233,7 @@ func (u *uring) Submit(reqs []Req, _ []Completion) (int, int, error) {
 		}
 		r := &reqs[i]
 		s := &u.st[uint32(r.Tag)]
-		s.req, s.canceled, s.polling, s.retries = *r, false, false, 0
+		s.req, s.canceled, s.polling = *r, false, false
 		e := u.next()
 		prep(e, r, r.Tag)
 	}
@@ -364,9 +359,11 @@ func (u *uring) afterPoll(tag uint64, res int64, c *Completion) bool {
 	switch {
 	case s.canceled:
 		res = -int64(unix.ECANCELED)
-	case res == -int64(unix.ECANCELED) && s.retries < maxRetries:
-		// The thread that armed the poll exited; arm it again.
-		s.retries++
+	case res == -int64(unix.ECANCELED):
+		// The thread that armed the poll exited; arm it again. (Nothing
+		// else cancels a request we did not cancel: close(2) does not, and
+		// the ring lives as long as we do. So this cannot loop unless
+		// every thread that reaps exits, and each exit is progress.)
 		if err := u.armPoll(s); err == nil {
 			return false
 		} else {
@@ -415,11 +412,11 @@ func (u *uring) retry(tag uint64, res int64, c *Completion) bool {
 		// number) meanwhile. See afterPoll.
 		s.id, _ = identify(s.req.FD)
 		err = u.armPoll(s)
-	case s.retries < maxRetries:
-		s.retries++
-		err = u.resubmit(s)
 	default:
-		return true
+		// -ECANCELED we did not ask for: the submitting thread exited
+		// before the request ended. Nothing moved; submit it again, from
+		// this thread, however many times that happens.
+		err = u.resubmit(s)
 	}
 	if err != nil {
 		c.Res = errRes(err)
