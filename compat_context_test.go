@@ -129,8 +129,10 @@ func cfdTestDoDeadline(t *testing.T, be string) {
 		{Op: aio.OpPoll, FD: w, PollEvents: unix.POLLIN}, // never comes on a write end
 	} {
 		what := fmt.Sprintf("%v on fd %d", cb.Op, cb.FD)
-		ctx, cancel := context.WithTimeout(context.Background(), limit)
+		// The stopwatch starts before the deadline is set, so the deadline
+		// is at least limit after start however late this goroutine runs.
 		start := time.Now()
+		ctx, cancel := context.WithTimeout(context.Background(), limit)
 		ev, err := cfdDo(t, c, ctx, cb)
 		took := time.Since(start)
 		cancel()

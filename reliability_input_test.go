@@ -107,9 +107,21 @@ func relWantErr(t testing.TB, what string, err error, want unix.Errno) {
 // fixed and submitted; the boundaries (MaxIOV buffers, MaxRW bytes) are
 // accepted.
 func TestRelInputSubmitRefusals(t *testing.T) {
-	// One MaxRW+1-byte buffer: lazily zeroed virtual memory, of which only
-	// the bytes a read really moves are touched.
-	huge := make([]byte, aio.MaxRW+1)
+	// One MaxRW+1-byte buffer: an anonymous MAP_NORESERVE mapping, of which
+	// only the bytes a read really moves are ever touched (so it costs no
+	// memory, where a Go slice of that length is zeroed by the heap).
+	huge, err := unix.Mmap(-1, 0, aio.MaxRW+1, unix.PROT_READ|unix.PROT_WRITE,
+		unix.MAP_ANON|unix.MAP_PRIVATE|unix.MAP_NORESERVE)
+	if err != nil {
+		t.Fatalf("mmap %d bytes: %v", aio.MaxRW+1, err)
+	}
+	// Registered before any Context: cleanups run in reverse, so every
+	// Context is destroyed (the kernel has let go) before the unmap.
+	t.Cleanup(func() {
+		if err := unix.Munmap(huge); err != nil {
+			t.Errorf("munmap: %v", err)
+		}
+	})
 	relEachBackend(t, func(t *testing.T, be string) {
 		data := relPattern(8192, 3)
 		file := relFile(t, "", data, unix.O_RDWR)
