@@ -17,16 +17,23 @@ import (
 // io_getevents(2) (or the mapped ring, read directly), io_cancel(2),
 // io_destroy(2).
 //
-// What it hides from package aio (the kernel facts of SPEC §10):
+// What it hides from package aio (the kernel facts of docs/contract.md):
 //   - io_submit of a read on an empty pipe blocks inside io_submit and cannot be
 //     canceled. So every read and write is submitted with RWF_NOWAIT first;
-//     one that would wait comes back with -EAGAIN having moved nothing. On a
-//     pollable file (pipe, socket, eventfd, character device) the backend then
-//     waits with IOCB_CMD_POLL (tag|tagPoll); when the poll fires, the reaper
-//     moves the data itself with preadv2/pwritev2 and RWF_NOWAIT, and arms the
-//     poll again if that finds nothing. The wait is thus a poll, which io_cancel
-//     can stop. On a regular file or block device it is submitted again
-//     plainly.
+//     one that would wait comes back with -EAGAIN having moved nothing, and
+//     one on a partly cached file stops short at the first uncached page.
+//     Such results are posted to the ring during io_submit itself, so Submit
+//     looks at the part of the ring its io_submit filled (scanSubmitted) and
+//     hands each such request to the pool (stage_linux.go) on a duplicate of
+//     its descriptor, while the caller's number still names the caller's file:
+//     a pipe or socket waits for readiness on the pool's poller (cancelable),
+//     a regular file finishes the transfer on a worker (no goroutine or lock
+//     of ours waits for the disk, and it progresses with nobody reaping).
+//   - io_submit refuses reads and writes on files without read_iter or
+//     write_iter (eventfd writes, /proc files, directories: EINVAL), RWF_NOWAIT
+//     on files that cannot honour it (ttys: EOPNOTSUPP), and IOCB_CMD_POLL on
+//     files whose poll uses two wait queues (ttys: EINVAL). Those go to the
+//     pool too, whose results are what io_uring gives.
 //   - io_cancel stops only polls. It returns -1/EINPROGRESS and the canceled
 //     poll's event arrives through the ring with res 0, which becomes
 //     -ECANCELED. For file I/O and fsync it can only say EINVAL, so Cancel does
@@ -52,6 +59,8 @@ type kaio struct {
 	wakeFD      int
 	wakePending atomic.Bool
 
+	stage stager // requests the pool finishes
+
 	// Used only by the reaper.
 	evs    []abi.IOEvent
 	waitTS unix.Timespec
@@ -61,16 +70,15 @@ type kstate struct {
 	req      Req
 	phase    uint8
 	canceled bool
-	plain    bool   // the file refuses RWF_NOWAIT: after readiness, transfer plainly
-	id       fileID // phPollWait: the file the request was submitted on
+	fresh    bool // submitted by the Submit call now running
 }
 
 const (
 	phDone     uint8 = iota // not in the kernel
-	phTry                   // a read or write sent with RWF_NOWAIT: it ends without waiting
+	phTry                   // a read or write sent with RWF_NOWAIT: moving data, or about to say it would wait
 	phDirect                // a file read/write/fsync in the kernel: cannot be canceled
 	phUserPoll              // an OpPoll
-	phPollWait              // the readiness poll in front of a transfer
+	phPool                  // handed to the pool: its completion comes from there
 )
 
 func newKaio(slots int) (*kaio, error) {
@@ -88,6 +96,7 @@ func newKaio(slots int) (*kaio, error) {
 		evs:    make([]abi.IOEvent, min(slots+1, 1024)),
 	}
 	k.ring, k.userReap = viewAioRing(ctx)
+	k.stage.wake = k.Wake
 	fd, err := unix.Eventfd(0, unix.EFD_NONBLOCK|unix.EFD_CLOEXEC)
 	if err != nil {
 		_ = ioDestroy(ctx)
@@ -146,7 +155,7 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 		r := &reqs[i]
 		idx := uint32(r.Tag)
 		s := &k.st[idx]
-		s.req, s.canceled, s.plain = *r, false, false
+		s.req, s.canceled, s.fresh = *r, false, true
 		cb := &k.iocbs[idx]
 		*cb = abi.IOCB{Data: r.Tag, Fildes: uint32(r.FD)}
 		switch r.Op {
@@ -169,16 +178,18 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 			// Every read and write goes in directly with RWF_NOWAIT: data in
 			// the page cache, O_DIRECT I/O, data already in a pipe, EOF,
 			// EBADF and zero-length transfers need nothing more, and no
-			// system call is spent finding out what kind of file fd is. Only
-			// a request that would have to wait comes back with -EAGAIN (or
-			// -EOPNOTSUPP from a file without RWF_NOWAIT), and slowPath then
-			// decides: a readiness poll for a pipe or socket, a plain
-			// resubmission for storage.
+			// system call is spent finding out what kind of file fd is.
+			// What would have to wait, or stopped short, is seen by
+			// scanSubmitted below.
 			s.phase = phTry
 			prepRW(cb, r, unix.RWF_NOWAIT)
 		}
 		k.ptrs = append(k.ptrs, cb)
 		k.ptrReq = append(k.ptrReq, int32(i))
+	}
+	var tail0 uint32
+	if k.userReap {
+		tail0 = k.ring.tail.Load()
 	}
 	for off := 0; off < len(k.ptrs); {
 		n, err := ioSubmit(k.ctx, k.ptrs[off:])
@@ -187,28 +198,96 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 			off += n
 		case err == unix.EINTR:
 		default:
-			// This iocb failed (bad fd, bad request; EAGAIN, out of kernel
-			// request slots, cannot happen: the context was sized for every
-			// slot): that is its result, unless it was refused for
-			// RWF_NOWAIT, which slowPath handles. Nothing is taken back.
+			// This iocb was refused (bad fd, a file the mechanism cannot
+			// serve; EAGAIN, out of kernel request slots, cannot happen:
+			// the context was sized for every slot). A refusal the pool
+			// can serve goes there; any other is the request's result.
+			// Nothing is taken back; the rest of the batch goes in.
 			ri := k.ptrReq[off]
 			r := &reqs[ri]
 			st := &k.st[uint32(r.Tag)]
 			res := errRes(err)
 			off++
-			if st.phase == phTry && (res == -int64(unix.EOPNOTSUPP) || res == -int64(unix.EAGAIN)) {
-				var c Completion
-				if !k.slowPath(st, res, &c) {
+			if refusedByMechanism(st, res) {
+				if res = k.stage.divert(&st.req, 0, 0); res == 0 {
+					st.phase = phPool
 					continue
 				}
-				res = c.Res
 			}
 			st.phase = phDone
 			inline[ninl] = Completion{Tag: r.Tag, Res: res}
 			ninl++
 		}
 	}
+	if k.userReap {
+		k.scanSubmitted(tail0)
+	}
+	for i := range reqs {
+		k.st[uint32(reqs[i].Tag)].fresh = false
+	}
 	return len(reqs), ninl, nil
+}
+
+// refusedByMechanism reports whether io_submit refused st's request for what
+// classic AIO cannot do rather than for what is wrong with it: RWF_NOWAIT on a
+// file that cannot honour it (EOPNOTSUPP), a file without read_iter/write_iter
+// (EINVAL: eventfd writes, /proc files, directories), a poll on a file whose
+// poll uses two wait queues (EINVAL: ttys). The pool's result for those is
+// the file's own answer: data, EISDIR, or EINVAL after all.
+func refusedByMechanism(st *kstate, res int64) bool {
+	switch st.phase {
+	case phTry:
+		return res == -int64(unix.EINVAL) || res == -int64(unix.EOPNOTSUPP) || res == -int64(unix.EAGAIN)
+	case phUserPoll:
+		return res == -int64(unix.EINVAL)
+	}
+	return false
+}
+
+// scanSubmitted looks at the events io_submit posted while this Submit ran
+// (ring positions tail0 up to the tail now), for requests of this Submit that
+// came back having moved nothing because they would wait (-EAGAIN), or whose
+// file refuses RWF_NOWAIT (-EOPNOTSUPP), or that stopped short in a regular
+// file (part of the range not cached). Each is diverted to the pool while the
+// caller's fd certainly names the caller's file; the reaper will skip its
+// event (phPool).
+//
+// The scan reads ring memory without consuming it, so it sees these events
+// even if a reaper blocked in io_getevents took them already (it handles them
+// under mu, which Submit holds). They cannot have been overwritten: the ring
+// holds at least twice the requests that can be in flight, and no request is
+// submitted again while mu is held.
+func (k *kaio) scanSubmitted(tail0 uint32) {
+	nr := k.ring.hdr.Nr
+	for pos, end := tail0, k.ring.tail.Load(); pos != end; {
+		ev := k.ring.events[pos]
+		if pos++; pos >= nr {
+			pos = 0
+		}
+		if ev.Data&^tagMask != 0 {
+			continue // the wake poll
+		}
+		s := &k.st[uint32(ev.Data)]
+		if s.req.Tag != ev.Data || !s.fresh || s.phase != phTry {
+			continue
+		}
+		var moved int64
+		switch res := ev.Res; {
+		case res == -int64(unix.EAGAIN) || res == -int64(unix.EOPNOTSUPP):
+		case res > 0 && res < reqBytes(&s.req) && isStorage(s.req.FD):
+			moved = res
+		default:
+			continue
+		}
+		if s.canceled {
+			continue // Cancel ran meanwhile (it cannot: mu); the reaper ends it
+		}
+		if k.stage.divert(&s.req, 0, moved) == 0 {
+			s.phase = phPool
+		}
+		// else: the reaper sees the event and ends the request with it
+		// (moved bytes, or -EAGAIN turned into a plain resubmission).
+	}
 }
 
 func (k *kaio) Reap(cs []Completion, wait int, timeout time.Duration) (int, error) {
@@ -217,14 +296,15 @@ func (k *kaio) Reap(cs []Completion, wait int, timeout time.Duration) (int, erro
 		deadline = time.Now().Add(timeout)
 	}
 	for {
-		evs := k.evs[:min(len(k.evs), len(cs))]
+		n := k.stage.take(cs)
+		evs := k.evs[:min(len(k.evs), len(cs)-n)]
 		if len(evs) == 0 {
-			return 0, nil
+			return n, nil
 		}
 		m := k.fetch(evs)
 		if m == 0 {
-			if wait <= 0 {
-				return 0, nil
+			if wait <= 0 || n > 0 {
+				return n, nil
 			}
 			var ts *unix.Timespec
 			if timeout >= 0 {
@@ -235,8 +315,12 @@ func (k *kaio) Reap(cs []Completion, wait int, timeout time.Duration) (int, erro
 				k.waitTS = unix.NsecToTimespec(int64(rem))
 				ts = &k.waitTS
 			}
+			if !k.stage.block() {
+				continue
+			}
 			var err error
 			m, err = ioGetevents(k.ctx, min(wait, len(evs)), evs, ts)
+			k.stage.unblock()
 			if err == unix.EINTR {
 				continue
 			}
@@ -247,7 +331,7 @@ func (k *kaio) Reap(cs []Completion, wait int, timeout time.Duration) (int, erro
 				continue // timed out: the deadline check above returns
 			}
 		}
-		n, woke := 0, false
+		woke := false
 		k.mu.Lock()
 		for i := range evs[:m] {
 			if evs[i].Data == tagWake {
@@ -305,31 +389,23 @@ func (k *kaio) event(ev *abi.IOEvent, c *Completion) bool {
 		}
 		return false
 	}
-	tag := ev.Data &^ tagPoll
+	tag := ev.Data
 	s := &k.st[uint32(tag)]
 	if s.req.Tag != tag {
 		return false // stale
 	}
 	*c = Completion{Tag: tag, Res: ev.Res}
 	switch s.phase {
+	case phPool:
+		return false // the pool finishes it; this was its first attempt
 	case phUserPoll:
 		// A poll that io_cancel stopped completes with res 0.
 		if ev.Res == 0 && s.canceled {
 			c.Res = -int64(unix.ECANCELED)
 		}
-		// The kernel's wake-up fast path (aio_poll_wake) reports the whole
-		// mask, POLLRDNORM and all; io_uring masks it with the events asked
-		// for plus POLLERR and POLLHUP, and so do we.
-		if c.Res > 0 {
-			c.Res &= int64(s.req.PollEvents | unix.POLLERR | unix.POLLHUP)
-		}
-		s.phase = phDone
-		return true
-	case phPollWait:
-		return k.afterPoll(s, ev.Res, c)
 	case phTry:
 		if ev.Res == -int64(unix.EAGAIN) || ev.Res == -int64(unix.EOPNOTSUPP) {
-			return k.slowPath(s, ev.Res, c)
+			return k.slowPath(s, c)
 		}
 	}
 	s.phase = phDone
@@ -348,13 +424,14 @@ func prepRW(cb *abi.IOCB, r *Req, rwFlags int32) {
 	cb.RwFlags = rwFlags
 }
 
-// slowPath handles a read or write that RWF_NOWAIT sent back (-EAGAIN: it
-// would wait; -EOPNOTSUPP: the file has no RWF_NOWAIT). Nothing has moved. A
-// pipe, socket or other pollable file waits for readiness with IOCB_CMD_POLL
-// (which io_cancel can stop); a regular file or block device is submitted
-// again plainly (uncached buffered data: classic AIO then does the I/O inside
-// io_submit). It reports whether c was filled. With mu held.
-func (k *kaio) slowPath(s *kstate, res int64, c *Completion) bool {
+// slowPath handles a read or write whose RWF_NOWAIT attempt said it would
+// wait after its Submit had returned: asynchronously, which only I/O on a
+// block device or O_DIRECT file does (the device was busy). Nothing has moved.
+// It is submitted again without RWF_NOWAIT, by number: Submit is over, so this
+// is the one stage that cannot be bound to the file, and it only arises for
+// storage. A request canceled meanwhile ends -ECANCELED. It reports whether c
+// was filled. With mu held.
+func (k *kaio) slowPath(s *kstate, c *Completion) bool {
 	r := &s.req
 	*c = Completion{Tag: r.Tag}
 	if s.canceled {
@@ -362,32 +439,9 @@ func (k *kaio) slowPath(s *kstate, res int64, c *Completion) bool {
 		s.phase = phDone
 		return true
 	}
-	isPollable, id, errno := fileKind(r.FD)
 	cb := &k.iocbs[uint32(r.Tag)]
-	switch {
-	case errno != 0:
-		c.Res = -int64(errno)
-		s.phase = phDone
-		return true
-	case isPollable:
-		// The poll holds the file itself; the transfer after it goes by
-		// number, so it first checks that the number still names this file
-		// (the caller may close it and reuse the number meanwhile) and ends
-		// with -EBADF if not. (A duplicate descriptor per waiting request
-		// would close even the microseconds between check and transfer, but
-		// would double a server's descriptors and fail with EMFILE where
-		// io_uring does not.)
-		s.id = id
-		s.plain = res == -int64(unix.EOPNOTSUPP)
-		s.phase = phPollWait
-		*cb = abi.IOCB{Data: r.Tag | tagPoll, Opcode: abi.IOCB_CMD_POLL, Fildes: uint32(r.FD), Buf: unix.POLLIN}
-		if r.Op == OpWrite || r.Op == OpWritev {
-			cb.Buf = unix.POLLOUT
-		}
-	default:
-		s.phase = phDirect
-		prepRW(cb, r, 0)
-	}
+	s.phase = phDirect
+	prepRW(cb, r, 0)
 	for {
 		_, err := ioSubmit(k.ctx, []*abi.IOCB{cb})
 		if err == nil {
@@ -401,83 +455,9 @@ func (k *kaio) slowPath(s *kstate, res int64, c *Completion) bool {
 	}
 }
 
-// afterPoll moves the data once the readiness poll fired, or re-arms the poll.
-// With mu held.
-func (k *kaio) afterPoll(s *kstate, res int64, c *Completion) bool {
-	if s.phase != phPollWait {
-		return false
-	}
-	switch {
-	case s.canceled || res == 0:
-		c.Res = -int64(unix.ECANCELED)
-	case res < 0:
-	case !sameFile(s.req.FD, s.id):
-		// Closed by the caller (and the number perhaps reused) while the
-		// request waited: it must not touch whatever file has it now.
-		c.Res = -int64(unix.EBADF)
-	default:
-		got, done := k.transfer(s, s.req.FD)
-		if !done {
-			// Someone else took the data; wait again.
-			cb := &k.iocbs[uint32(s.req.Tag)]
-			for {
-				_, err := ioSubmit(k.ctx, []*abi.IOCB{cb})
-				if err == nil {
-					return false
-				}
-				if err != unix.EINTR {
-					got = errRes(err)
-					break
-				}
-			}
-		}
-		c.Res = got
-	}
-	s.phase = phDone
-	return true
-}
-
-// transfer moves s's data on fd without waiting. done is false when it must
-// wait for readiness (-EAGAIN, or a file that refuses RWF_NOWAIT before any
-// readiness poll said it was ready).
-func (k *kaio) transfer(s *kstate, fd int32) (got int64, done bool) {
-	r := &s.req
-	write := r.Op == OpWrite || r.Op == OpWritev
-	for {
-		flags := unix.RWF_NOWAIT
-		if s.plain {
-			flags = 0
-		}
-		if r.Op == OpRead || r.Op == OpWrite {
-			got = rw1(write, fd, r.Addr, r.Len, flags)
-		} else {
-			got = rwv2(write, fd, r.Addr, r.Len, flags)
-		}
-		switch got {
-		case -int64(unix.EINTR):
-			continue
-		case -int64(unix.EAGAIN):
-			return got, false
-		case -int64(unix.EOPNOTSUPP):
-			if s.plain {
-				return got, true
-			}
-			// RWF_NOWAIT refused (a tty, some character devices): transfer
-			// plainly, but only once a readiness poll said the file is ready.
-			s.plain = true
-			if s.phase != phPollWait {
-				return got, false
-			}
-			continue
-		}
-		return got, true
-	}
-}
-
 // Cancel wraps io_cancel(2). Only polls can be stopped; for them the answer is
-// CancelPending and the poll's event (res 0) follows. A readiness poll whose
-// event is already in the ring is stopped too: the reaper sees the cancel and
-// moves no data.
+// CancelPending and the poll's event (res 0) follows. Requests the pool has are
+// canceled there (queued or waiting for readiness: always).
 func (k *kaio) Cancel(tag uint64) (CancelAnswer, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
@@ -492,18 +472,20 @@ func (k *kaio) cancelLocked(tag uint64) CancelAnswer {
 	}
 	switch s.phase {
 	case phTry:
-		// It ends without waiting, and its event may be in the ring: if it
-		// would have had to wait (-EAGAIN), the reaper ends it canceled
-		// instead of waiting; if it moved data, it was not canceled.
+		// Its RWF_NOWAIT attempt is moving data (O_DIRECT in flight) or
+		// has ended: if it would have had to wait (-EAGAIN), the reaper
+		// ends it canceled instead of submitting it again.
 		s.canceled = true
 		return CancelPending
-	case phUserPoll, phPollWait:
+	case phUserPoll:
 		s.canceled = true
 		var ev abi.IOEvent
 		err := ioCancel(k.ctx, &k.iocbs[idx], &ev)
-		if err == unix.EINPROGRESS || err == nil || s.phase == phPollWait {
+		if err == unix.EINPROGRESS || err == nil {
 			return CancelPending
 		}
+	case phPool:
+		return k.stage.cancel(tag)
 	}
 	return CancelRefused
 }
@@ -532,6 +514,7 @@ func (k *kaio) Wake() {
 // Close wraps io_destroy(2), which also waits for every request (the wake poll
 // it cancels) and an RCU grace period.
 func (k *kaio) Close() error {
+	k.stage.close()
 	err := ioDestroy(k.ctx)
 	unix.Close(k.wakeFD)
 	return err
