@@ -67,8 +67,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var warm, rt optDuration
-	fs.Var(&rt, "runtime", "measured time per case (default: 3s loop disk cases, 1.5s poll and cancel, 1s goroutine cases, so that the default matrix takes about a minute)")
-	fs.Var(&warm, "warmup", "unmeasured warm-up per case, like fio's ramp_time (default: 500ms loop cases, 250ms goroutine cases)")
+	fs.Var(&rt, "runtime", "measured `duration` of each case (default: 3s loop disk cases, 1.5s poll and cancel, 1s goroutine cases, so that the default matrix takes about a minute)")
+	fs.Var(&warm, "warmup", "unmeasured warm-up `duration` before each case, like fio's ramp_time (default: 500ms loop cases, 250ms goroutine cases)")
 	var (
 		backend  = fs.String("backend", "all", "comma list of backends: uring, kaio, threads, gosync, auto (aio picks), env (URINGAIO_BACKEND picks); all = uring,kaio,threads,gosync (threads when the library has it)")
 		workload = fs.String("workload", strings.Join(defaultWorkloads, ","), "comma list of workloads: "+strings.Join(allWorkloads, ", "))

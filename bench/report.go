@@ -402,7 +402,12 @@ func writeTable(w io.Writer, res *Results, fullLat bool) {
 			colSubmits,
 			{"inline/op", false, func(r Row) string { return fmtPtr(r.InlinePerOp) }},
 		},
-		opt(hasErrs, column{"EAGAIN", false, func(r Row) string { return fmt.Sprint(r.Errors) }}),
+		opt(hasErrs, column{"EAGAIN", false, func(r Row) string {
+			if r.Tool != "uringaio" {
+				return "-"
+			}
+			return fmt.Sprint(r.Errors)
+		}}),
 	))
 	printTable(w, "Cancellation: latency of one call (lower is better)"+strings.Replace(rounds, "IOPS", "p50", 1), cancel, cat(
 		[]column{colWorkload, colBackend, colRan,

@@ -65,7 +65,7 @@ func chartPanels(res *Results) []svgPanel {
 			rateName = "requests/s"
 		case r.Mode == modeGoroutines:
 			key = fmt.Sprintf("%s/%s/%d/%d", r.Mode, r.Workload, r.BS, r.QD)
-			title = fmt.Sprintf("%s: %s, %d goroutines (blocking ReadAt/WriteAt)", r.Workload, fmtBytes(int64(r.BS)), r.QD)
+			title = fmt.Sprintf("%s: %s, %d goroutine%s (blocking ReadAt/WriteAt, one shared Context)", r.Workload, fmtBytes(int64(r.BS)), r.QD, plural(r.QD))
 		default:
 			key = fmt.Sprintf("%s/%s/%d/%d", r.Mode, r.Workload, r.BS, r.QD)
 			title = fmt.Sprintf("%s: %s, qd %d (Submit/GetEvents loop)", r.Workload, fmtBytes(int64(r.BS)), r.QD)
@@ -146,7 +146,7 @@ func fmtTick(v float64) string {
 // writeSVG draws the chart.
 func writeSVG(w io.Writer, res *Results) {
 	const (
-		width    = 1180
+		width    = 1230
 		left     = 190 // label column
 		rateX    = left
 		rateW    = 330 // IOPS scale; its text runs on to the right
@@ -203,7 +203,7 @@ func writeSVG(w io.Writer, res *Results) {
 			}
 			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999"/>`+"\n", x0, y+h+2, x0+wpx, y+h+2)
 			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999"/>`+"\n", x0, y-2, x0, y+h+2)
-			fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="10" fill="#555">%s</text>`+"\n", x0+wpx+4, y+h+16, esc(unit))
+			fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="10" fill="#555">%s</text>`+"\n", x0+wpx+22, y+h+16, esc(unit))
 		}
 		axis(rateX, rateW, rStep, rEnd, p.rateName)
 		axis(latX, latW, lStep, lEnd, "µs: p50 bar, p99 whisker")
@@ -241,6 +241,13 @@ func writeSVG(w io.Writer, res *Results) {
 	}
 	b.WriteString("</svg>\n")
 	io.WriteString(w, b.String())
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func esc(s string) string { return html.EscapeString(s) }
