@@ -47,13 +47,15 @@ import (
 // Request states (preq.state), all changes under p.mu:
 //
 //	queued  ──worker takes it──▶ running ──▶ ended (done called)
-//	waiting ──poller: ready──▶ running ──EAGAIN──▶ waiting
-//	                                   └─refuses RWF_NOWAIT──▶ queued (plain)
+//	waiting ──poller: ready──▶ trying ──EAGAIN──▶ waiting
+//	                                  ├─refuses RWF_NOWAIT──▶ queued (plain)
+//	                                  └─data, EOF, error──▶ ended
 //	queued/waiting ──cancel or close──▶ ended (the poller calls done)
 //
-// cancel succeeds exactly in the states queued and waiting; whoever moves a
-// request out of those states under p.mu owns its completion, which is how
-// done runs exactly once under any race of cancel, readiness and close.
+// cancel succeeds exactly in the states queued and waiting, waits out trying
+// (a non-blocking call), and refuses running. Whoever moves a request out of
+// a state under p.mu owns its completion, which is how done runs exactly
+// once under any race of cancel, readiness and close.
 //
 // Lock order: p.mu is a leaf. done is called with no pool lock held and may
 // call start or cancel.
@@ -61,17 +63,19 @@ type pool struct {
 	onDone func(Completion)
 	max    int
 
-	mu       sync.Mutex
-	cond     sync.Cond // workers wait here for queue
-	reqs     map[uint64]*preq
-	queue    []*preq // for workers, FIFO; canceled entries are skipped
-	waiting  []*preq // the poller's set; preq.widx indexes it
-	ended    []*preq // canceled: the poller closes and delivers them
-	nworkers int
-	idle     int  // workers waiting on cond and not yet signaled
-	wakeSent bool // a byte is in the wake pipe, unread
-	changed  bool // waiting changed since the poller built its array
-	closed   bool
+	mu            sync.Mutex
+	cond          sync.Cond // workers wait here for queue
+	settled       sync.Cond // cancels wait here for a psTrying request's outcome
+	cancelWaiters int
+	reqs          map[uint64]*preq
+	queue         []*preq // for workers, FIFO; canceled entries are skipped
+	waiting       []*preq // the poller's set; preq.widx indexes it
+	ended         []*preq // canceled: the poller closes and delivers them
+	nworkers      int
+	idle          int  // workers waiting on cond and not yet signaled
+	wakeSent      bool // a byte is in the wake pipe, unread
+	changed       bool // waiting changed since the poller built its array
+	closed        bool
 
 	wakeR, wakeW int
 	wg           sync.WaitGroup // the poller and every worker
@@ -85,9 +89,10 @@ const (
 )
 
 const (
-	psQueued uint8 = iota
-	psWaiting
-	psRunning
+	psQueued  uint8 = iota
+	psWaiting       // in p.waiting
+	psTrying        // the poller is making its non-blocking transfer
+	psRunning       // a worker is making its system call
 	psEnded
 )
 
@@ -123,6 +128,7 @@ func newPool(workers int, done func(Completion)) (*pool, error) {
 	}
 	p := &pool{onDone: done, max: workers, reqs: make(map[uint64]*preq), wakeR: r, wakeW: w, changed: true}
 	p.cond.L = &p.mu
+	p.settled.L = &p.mu
 	p.wg.Add(1)
 	go p.poller()
 	return p, nil
@@ -173,15 +179,33 @@ func (p *pool) start(r *Req, fd int, own bool, how uint8, done int64) {
 // Completion follows through done, exactly once, with -ECANCELED (or the
 // bytes moved before this stage, for a continuation). A running transfer, a
 // finished request or an unknown tag gives CancelRefused.
+//
+// A request whose readiness fired and whose non-blocking transfer the poller
+// is making right now is neither: cancel waits for that call's outcome (it
+// cannot block, and the poller calls no done before publishing it), then
+// answers CancelRefused if it moved data and CancelPending if it found
+// nothing and would wait again. Without that wait, a read on a pipe that
+// another reader had just drained would be refused and then wait forever.
 func (p *pool) cancel(tag uint64) CancelAnswer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	pr := p.reqs[tag]
-	if pr == nil || !p.endLocked(pr) {
-		return CancelRefused
+	for {
+		pr := p.reqs[tag]
+		if pr == nil {
+			return CancelRefused
+		}
+		if pr.state == psTrying {
+			p.cancelWaiters++
+			p.settled.Wait()
+			p.cancelWaiters--
+			continue
+		}
+		if !p.endLocked(pr) {
+			return CancelRefused
+		}
+		p.wakeLocked()
+		return CancelPending
 	}
-	p.wakeLocked()
-	return CancelPending
 }
 
 // close ends every request still queued or waiting with -ECANCELED (through
@@ -346,11 +370,12 @@ func (p *pool) worker() {
 func (p *pool) poller() {
 	defer p.wg.Done()
 	var (
-		fds    []unix.PollFd
-		polled []*preq // polled[i] waits on fds[i+1]; fds[0] is the wake pipe
-		ready  []*preq
-		ended  []*preq
-		buf    [64]byte
+		fds     []unix.PollFd
+		polled  []*preq // polled[i] waits on fds[i+1]; fds[0] is the wake pipe
+		ready   []*preq
+		results []int64
+		ended   []*preq
+		buf     [64]byte
 	)
 	for {
 		p.mu.Lock()
@@ -425,51 +450,63 @@ func (p *pool) poller() {
 				p.enqueueLocked(pr)
 				continue
 			}
-			pr.state = psRunning
+			pr.state = psTrying
 			ready = append(ready, pr)
 		}
 		p.mu.Unlock()
+		if len(ready) == 0 {
+			continue
+		}
 
-		for i, pr := range ready {
-			ready[i] = nil
+		// Every transfer of the batch first, then their outcomes at once,
+		// and only then any done: a cancel waiting for a psTrying request
+		// (cancel) must never wait behind a done callback, which may need
+		// a lock that cancel's caller holds.
+		results = results[:0]
+		for _, pr := range ready {
 			if pr.how == poolPoll {
-				p.complete(pr, int64(pr.r.PollEvents))
-				continue
+				results = append(results, int64(pr.r.PollEvents))
+			} else {
+				results = append(results, transfer(pr, true))
 			}
-			res := transfer(pr, true)
-			switch res {
-			case -int64(unix.EAGAIN):
-				p.rewait(pr, false)
-			case -int64(unix.EOPNOTSUPP):
+		}
+		p.mu.Lock()
+		for i, pr := range ready {
+			res := results[i]
+			switch {
+			case pr.how != poolPoll && (res == -int64(unix.EAGAIN) || res == -int64(unix.EOPNOTSUPP)) && p.closed:
+				results[i] = canceledRes(pr)
+			case pr.how != poolPoll && res == -int64(unix.EAGAIN):
+				// Nothing there after all (another reader took it): wait again.
+				p.addWaitLocked(pr)
+				ready[i] = nil
+				continue
+			case pr.how != poolPoll && res == -int64(unix.EOPNOTSUPP):
 				// The file refuses RWF_NOWAIT (a tty, an eventfd write):
 				// from now on a worker transfers plainly after readiness.
-				p.rewait(pr, true)
-			default:
-				p.complete(pr, total(pr.moved, res))
+				pr.plain = true
+				p.enqueueLocked(pr)
+				ready[i] = nil
+				continue
+			case pr.how != poolPoll:
+				results[i] = total(pr.moved, res)
+			}
+			pr.state = psEnded
+			if p.reqs[pr.r.Tag] == pr {
+				delete(p.reqs, pr.r.Tag)
+			}
+		}
+		if p.cancelWaiters > 0 {
+			p.settled.Broadcast()
+		}
+		p.mu.Unlock()
+		for i, pr := range ready {
+			if pr != nil {
+				ready[i] = nil
+				p.finish(pr, results[i])
 			}
 		}
 	}
-}
-
-// rewait puts a running request back: to the poller's set after EAGAIN, or to
-// a worker for a plain transfer (the file was just found ready). After close
-// it ends as canceled instead.
-func (p *pool) rewait(pr *preq, plain bool) {
-	p.mu.Lock()
-	if p.closed {
-		pr.state = psEnded
-		delete(p.reqs, pr.r.Tag)
-		p.mu.Unlock()
-		p.finish(pr, canceledRes(pr))
-		return
-	}
-	if plain {
-		pr.plain = true
-		p.enqueueLocked(pr)
-	} else {
-		p.addWaitLocked(pr)
-	}
-	p.mu.Unlock()
 }
 
 // failWaits ends every waiting request with res.
@@ -493,6 +530,22 @@ func errnoRes(err error) int64 {
 		return -int64(e)
 	}
 	return -int64(unix.EIO)
+}
+
+// pollNow is poll(2) on fd for events without waiting: the ready mask,
+// limited to events|POLLERR|POLLHUP|POLLNVAL, or 0.
+func pollNow(fd int, events uint32) uint32 {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: int16(uint16(events))}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return 0
+		}
+		return uint32(uint16(fds[0].Revents)) & (events | unix.POLLERR | unix.POLLHUP | unix.POLLNVAL)
+	}
 }
 
 func waitEvents(pr *preq) int16 {
@@ -558,9 +611,10 @@ type bufs struct {
 }
 
 // bufs is the request's buffer without the bytes already moved.
-func (pr *preq) bufs() bufs {
-	r := &pr.r
-	skip := pr.moved
+func (pr *preq) bufs() bufs { return reqBufs(&pr.r, pr.moved) }
+
+// reqBufs is r's buffer without its first skip bytes.
+func reqBufs(r *Req, skip int64) bufs {
 	if r.Op == OpRead || r.Op == OpWrite {
 		n := uint64(r.Len)
 		if skip > 0 {
