@@ -12,7 +12,7 @@ import (
 func BenchmarkPollBatch32(b *testing.B) {
 	for _, name := range []string{"uring", "kaio"} {
 		b.Run("backend="+name, func(b *testing.B) {
-			be, err := start(name, 32)
+			be, err := start(name, 32, 0)
 			if err != nil {
 				b.Skip(err)
 			}
