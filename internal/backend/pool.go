@@ -3,7 +3,6 @@
 package backend
 
 import (
-	"runtime"
 	"sync"
 
 	"golang.org/x/sys/unix"
@@ -107,20 +106,13 @@ type preq struct {
 	widx  int   // index in p.waiting while state is psWaiting
 }
 
-// defaultWorkers is the pool size when newPool is given 0: enough to overlap
-// several storage requests per CPU, capped so that a burst of slow fsyncs
-// cannot take hundreds of threads.
-func defaultWorkers() int {
-	return min(max(4*runtime.GOMAXPROCS(0), 4), 64)
-}
-
 // newPool starts a pool with at most workers worker goroutines (0:
-// defaultWorkers). done is called exactly once per started request, from a
+// DefaultWorkers). done is called exactly once per started request, from a
 // pool goroutine and without any pool lock held, with its final Completion
 // (Kind KindDone).
 func newPool(workers int, done func(Completion)) (*pool, error) {
 	if workers <= 0 {
-		workers = defaultWorkers()
+		workers = DefaultWorkers()
 	}
 	r, w, err := wakePipe()
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"runtime"
 
 	"golang.org/x/sys/unix"
 )
@@ -91,4 +92,11 @@ func openAuto(slots, workers int) (Backend, []Probe, error) {
 		errs = append(errs, fmt.Errorf("%s: %w", name, err))
 	}
 	return nil, probes, fmt.Errorf("uringaio: no backend can run here: %w", errors.Join(errs...))
+}
+
+// DefaultWorkers is the pool size when newPool (and OpenWith) is given 0:
+// enough to overlap several storage requests per CPU, capped so that a burst
+// of slow fsyncs cannot take hundreds of threads.
+func DefaultWorkers() int {
+	return min(max(4*runtime.GOMAXPROCS(0), 4), 64)
 }
