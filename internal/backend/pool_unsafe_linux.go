@@ -11,6 +11,7 @@ package backend
 // call is right on every architecture, where pread64's 64-bit argument is
 // padded differently on arm and mips o32. Transfers at the current position
 // use preadv2(2)/pwritev2(2) with offset -1, which is what takes RWF_NOWAIT.
+// (pool_unsafe.go reads the caller's iovecs; this file only passes addresses.)
 
 import (
 	"os"
@@ -87,19 +88,4 @@ func rwv(nr uintptr, fd int, b *bufs, lo, hi uintptr, flags int) int64 {
 		}
 		return -int64(e)
 	}
-}
-
-// readIovecs copies the n iovecs at addr, memory the caller keeps pinned.
-// The address is an integer (Req holds no pointers); it becomes a pointer by
-// reinterpreting the integer's bytes rather than by a uintptr→unsafe.Pointer
-// conversion, which -race's checkptr would reject for heap memory not derived
-// from a pointer in the same expression. The memory is a live, pinned Go
-// object for the whole copy, so the pointer is valid while it exists.
-func readIovecs(addr uint64, n uint32) []iovec {
-	if n == 0 {
-		return nil
-	}
-	a := uintptr(addr)
-	p := *(*unsafe.Pointer)(unsafe.Pointer(&a))
-	return append([]iovec(nil), unsafe.Slice((*iovec)(p), n)...)
 }

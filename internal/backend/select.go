@@ -5,8 +5,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 )
 
 // EnvVar names the environment variable that chooses the backend when the
@@ -52,32 +51,19 @@ func OpenWith(name string, slots, workers int) (Backend, []Probe, error) {
 		return b, []Probe{{name, nil}}, nil
 	}
 	return nil, nil, fmt.Errorf("uringaio: unknown backend %q in %s; valid values: \"\", auto, uring, kaio, threads: %w",
-		name, source, unix.EINVAL)
+		name, source, syscall.EINVAL)
 }
 
-// start starts one backend by name. Each constructor returns a concrete type;
-// the conversion to Backend happens only on success, so a failed start is a
-// nil interface, not a typed nil.
+// start starts one backend by name (select_linux.go, select_other.go,
+// threads.go, threads_other.go).
 func start(name string, slots, workers int) (Backend, error) {
 	switch name {
 	case "uring":
-		u, err := newUring(slots)
-		if err != nil {
-			return nil, err
-		}
-		return u, nil
+		return startUring(slots)
 	case "kaio":
-		k, err := newKaio(slots)
-		if err != nil {
-			return nil, err
-		}
-		return k, nil
+		return startKaio(slots)
 	}
-	t, err := newThreads(workers)
-	if err != nil {
-		return nil, err
-	}
-	return t, nil
+	return startThreads(workers)
 }
 
 func openAuto(slots, workers int) (Backend, []Probe, error) {

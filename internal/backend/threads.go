@@ -52,6 +52,15 @@ type threads struct {
 	timer *time.Timer // the reaper's; one Reap at a time
 }
 
+// startThreads is newThreads as a Backend (a nil interface on failure).
+func startThreads(workers int) (Backend, error) {
+	t, err := newThreads(workers)
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
 func newThreads(workers int) (*threads, error) {
 	t := &threads{sig: make(chan struct{}, 1)}
 	p, err := newPool(workers, t.done)
