@@ -16,7 +16,7 @@ import (
 )
 
 // backends is every backend the suite knows.
-var backends = []string{"uring", "kaio"}
+var backends = []string{"uring", "kaio", "threads"}
 
 type compatCase struct {
 	name string

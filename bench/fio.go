@@ -49,6 +49,9 @@ func fioVersion(path string) string {
 // completion like ours. Batch > 1 becomes iodepth_batch_submit and
 // iodepth_batch_complete_min, as the library loop submits and reaps. psync runs
 // iodepth jobs (threads) of depth 1, the way gosync runs iodepth goroutines.
+// In the goroutine mode iodepth is N: N requests outstanding on one io_uring
+// or libaio context, as N goroutines keep N on the library's one Context; and
+// psync with N jobs is the fio twin of N goroutines calling pread.
 func fioArgs(cs Case, engine, file string, size int64) []string {
 	info := workloads[cs.Workload]
 	rw := "randread"
@@ -73,7 +76,7 @@ func fioArgs(cs Case, engine, file string, size int64) []string {
 		"--randrepeat=0",
 		"--invalidate=0",
 		"--lat_percentiles=1",
-		"--percentile_list=50:99:99.9",
+		"--percentile_list=50:99:99.9:99.99",
 		"--output-format=json",
 	}
 	if ms := cs.Warmup.Milliseconds(); ms > 0 {
@@ -126,7 +129,9 @@ type fioStats struct {
 	Runtime  int64   `json:"runtime"` // ms
 	TotalIOs int64   `json:"total_ios"`
 	Lat      struct {
+		Min        float64            `json:"min"`
 		Mean       float64            `json:"mean"`
+		Stddev     float64            `json:"stddev"`
 		Max        float64            `json:"max"`
 		N          int64              `json:"N"`
 		Percentile map[string]float64 `json:"percentile"`
@@ -161,7 +166,10 @@ func parseFio(out []byte, write bool, row *Row) error {
 	row.LatP50us = st.Lat.Percentile["50.000000"] / 1e3
 	row.LatP99us = st.Lat.Percentile["99.000000"] / 1e3
 	row.LatP999us = st.Lat.Percentile["99.900000"] / 1e3
+	row.LatP9999us = st.Lat.Percentile["99.990000"] / 1e3
+	row.LatMinUs = st.Lat.Min / 1e3
 	row.LatMeanUs = st.Lat.Mean / 1e3
+	row.LatStdevUs = st.Lat.Stddev / 1e3
 	row.LatMaxUs = st.Lat.Max / 1e3
 	row.LatSamples = st.Lat.N
 	row.LatencyOf = "fio lat (submission to completion)"

@@ -1,6 +1,9 @@
 // Command bench measures the uringaio library side by side: io_uring ("uring"),
-// classic kernel AIO ("kaio") and plain goroutines calling os.File.ReadAt
-// ("gosync"), with fio beside them when asked.
+// classic kernel AIO ("kaio"), the "threads" backend when the library has it,
+// and plain goroutines calling os.File.ReadAt ("gosync"), with fio beside them
+// when asked. Each backend runs in two modes: a Submit/GetEvents loop with
+// iodepth requests in flight, and N goroutines each making blocking
+// aio.File.ReadAt calls on one shared Context (in a child process per case).
 //
 //	go -C bench run .                       # the default matrix, about a minute
 //	go -C bench run . --backend=uring,kaio --workload=randread-direct --iodepth=1,32,128
@@ -12,6 +15,7 @@
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -24,7 +28,36 @@ import (
 )
 
 func main() {
+	if isChild() {
+		os.Exit(childMain(os.Stdin, os.Stdout))
+	}
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// optDuration is a duration flag whose default is told in its usage text
+// (flag.PrintDefaults prints no "(default ...)" of its own for it).
+type optDuration struct {
+	d   time.Duration
+	set bool
+}
+
+func (o *optDuration) String() string {
+	if o == nil || !o.set {
+		return ""
+	}
+	return o.d.String()
+}
+
+func (o *optDuration) Set(s string) error {
+	d, err := time.ParseDuration(s)
+	if err != nil {
+		return err
+	}
+	if d < 0 {
+		return fmt.Errorf("negative duration")
+	}
+	o.d, o.set = d, true
+	return nil
 }
 
 // run is main without the exit: 0 when every case ran (or was n/a, or its
@@ -33,30 +66,39 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
+	var warm, rt optDuration
+	fs.Var(&rt, "runtime", "measured `duration` of each case (default: 3s loop disk cases, 1.5s poll and cancel, 1s goroutine cases, so that the default matrix takes about a minute)")
+	fs.Var(&warm, "warmup", "unmeasured warm-up `duration` before each case, like fio's ramp_time (default: 500ms loop cases, 250ms goroutine cases)")
 	var (
-		backend  = fs.String("backend", "all", "comma list of backends: uring, kaio, gosync, auto (aio picks), env (URINGAIO_BACKEND picks), all = uring,kaio,gosync")
+		backend  = fs.String("backend", "all", "comma list of backends: uring, kaio, threads, gosync, auto (aio picks), env (URINGAIO_BACKEND picks); all = uring,kaio,threads,gosync (threads when the library has it)")
 		workload = fs.String("workload", strings.Join(defaultWorkloads, ","), "comma list of workloads: "+strings.Join(allWorkloads, ", "))
+		mode     = fs.String("mode", "loop,goroutines", "comma list: loop (Submit/GetEvents, iodepth in flight; poll and cancel), goroutines (N goroutines each calling ReadAt/WriteAt, one child process per case; disk workloads; gosync runs only here)")
+		gors     = fs.String("goroutines", defaultGoroutines, "goroutine mode: comma list of N (goroutines each with one blocking call), e.g. 1,32,256,1024")
+		maxEv    = fs.Int("max-events", defaultMaxEvents, "goroutine mode: maxEvents of the one Context all N goroutines share")
 		bs       = fs.String("bs", "4k", "comma list of request sizes (4k, 64k, 1M, 4096)")
-		iodepth  = fs.String("iodepth", strconv.Itoa(defaultQD), "comma list of queue depths (requests in flight; goroutines for gosync)")
-		batch    = fs.String("batch", "", "comma list of requests per Submit call (default: 1 for disk workloads, like fio; 32 for poll)")
-		rt       = fs.Duration("runtime", 0, "measured time per case (default: 6s disk workloads, 3s poll and cancel; ~1 min for the default matrix)")
-		warm     = fs.Duration("warmup", -1, "unmeasured warm-up per case, like fio's ramp_time (default 500ms)")
+		iodepth  = fs.String("iodepth", strconv.Itoa(defaultQD), "loop mode: comma list of queue depths (requests in flight)")
+		batch    = fs.String("batch", "", "loop mode: comma list of requests per Submit call (default: 1 for disk workloads, like fio; 32 for poll)")
 		size     = fs.String("size", "256M", "data file size (region used by the disk workloads)")
 		file     = fs.String("file", "", "data file (default "+defaultDataPath()+"); created if missing or smaller than --size; randwrite-direct overwrites it")
+		clean    = fs.Bool("clean", false, "remove the data file at the end of the run")
 		direct   = fs.Bool("direct", false, "turn randread/randwrite into randread-direct/randwrite-direct (O_DIRECT)")
 		cancelN  = fs.Int("cancel-n", defaultCancelN, "pending requests in the cancel workload")
-		useFio   = fs.Bool("fio", false, "also run fio with the same parameters (io_uring beside uring, libaio beside kaio, psync beside gosync)")
+		useFio   = fs.Bool("fio", false, "also run fio with the same parameters (io_uring beside uring, libaio beside kaio, psync with N jobs beside gosync)")
 		jsonOut  = fs.Bool("json", false, "print the results as JSON on stdout (same as --format=json)")
 		format   = fs.String("format", "table", "stdout format: table, bench (Go benchmark lines for benchstat), json")
+		lat      = fs.String("lat", "short", "table latency columns: short (p50, p99, p99.9) or full (also min, mean, stdev, p99.99)")
 		out      = fs.String("out", "./bench-results", "directory for results.json and results.svg (\"\" writes none)")
 		quiet    = fs.Bool("q", false, "no progress lines on stderr")
-		count    = fs.Int("count", 1, "run the whole matrix this many times, interleaved (benchstat wants 6 or more)")
+		count    = fs.Int("count", 1, "run the whole matrix this many times, interleaved; the table shows each case's median and min-max (benchstat wants 6 or more)")
 	)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: go -C bench run . [flags]\n\nBenchmarks uringaio's backends (io_uring, classic AIO) against os.File goroutines and, with --fio, fio.\n\n")
+		fmt.Fprintf(stderr, "usage: go -C bench run . [flags]\n\nBenchmarks uringaio's backends (io_uring, classic AIO, threads) against os.File goroutines and, with --fio, fio.\nThe default matrix (about a minute): loop mode at iodepth 32 on randread, randread-direct, poll, cancel;\ngoroutine mode with N = 1, 32, 256 on randread and randread-direct. Goroutine cases are shorter\n(1s + 250ms warm-up) and each runs in a child process, so its OS thread count is its own.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
 		return 2
 	}
 	if fs.NArg() > 0 {
@@ -68,7 +110,35 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	cfg := Config{Runtime: *rt, Warmup: *warm, Direct: *direct, Fio: *useFio, CancelN: *cancelN, Count: *count}
+	cfg := Config{Direct: *direct, Fio: *useFio, CancelN: *cancelN, Count: *count, MaxEvents: *maxEv, Warmup: -1}
+	if rt.set {
+		cfg.Runtime = rt.d
+		if rt.d == 0 {
+			return bad(fmt.Errorf("--runtime 0: want a positive duration"))
+		}
+	}
+	if warm.set {
+		cfg.Warmup = warm.d
+	}
+	if cfg.MaxEvents < 1 || cfg.MaxEvents > 32768 {
+		return bad(fmt.Errorf("--max-events %d: want 1..32768", cfg.MaxEvents))
+	}
+	var perr error
+	if cfg.Goroutines, perr = parseIntList(*gors, 1, 16384); perr != nil {
+		return bad(fmt.Errorf("--goroutines: %w", perr))
+	}
+	for _, m := range splitList(*mode) {
+		if m != modeLoop && m != modeGoroutines {
+			return bad(fmt.Errorf("--mode %q: want loop, goroutines or both", m))
+		}
+		cfg.Modes = append(cfg.Modes, m)
+	}
+	if len(cfg.Modes) == 0 {
+		return bad(fmt.Errorf("--mode must name at least one"))
+	}
+	if *lat != "short" && *lat != "full" {
+		return bad(fmt.Errorf("--lat %q: want short or full", *lat))
+	}
 	if cfg.Count < 1 {
 		return bad(fmt.Errorf("--count %d: want 1 or more", cfg.Count))
 	}
@@ -133,8 +203,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 			cfg.Live = terr == nil
 		}
 	}
-	if cfg.Progress != nil {
-		cases := buildMatrix(cfg)
+	if cases, infos := planCases(cfg); len(cases) == 0 {
+		why := "gosync has only the goroutine mode, which has only the disk workloads; poll and cancel are loop cases"
+		for _, bi := range infos {
+			if !bi.Available {
+				why = fmt.Sprintf("backend %s is not available here: %s", bi.Name, bi.Reason)
+			}
+		}
+		fmt.Fprintln(stderr, "bench: nothing to run:", why)
+		return 1
+	} else if cfg.Progress != nil {
 		est := estimate(cases, cfg.Fio) * time.Duration(cfg.Count)
 		fmt.Fprintf(stderr, "bench: %d cases x %d, about %s\n", len(cases), cfg.Count, est.Round(time.Second))
 	}
@@ -146,7 +224,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	switch *format {
 	case "table":
-		writeTable(stdout, res)
+		writeTable(stdout, res, *lat == "full")
 	case "bench":
 		writeBench(stdout, res)
 	case "json":
@@ -165,6 +243,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "bench: wrote %s and %s\n", jp, sp)
 		}
 	}
+	if res.Meta.File != "" {
+		if *clean {
+			if err := os.Remove(res.Meta.File); err != nil {
+				fmt.Fprintln(stderr, "bench: --clean:", err)
+			} else if cfg.Progress != nil {
+				fmt.Fprintf(stderr, "bench: removed the data file %s (%s)\n", res.Meta.File, fmtBytes(res.Meta.FileBytes))
+			}
+		} else if cfg.Progress != nil {
+			fmt.Fprintf(stderr, "bench: data file %s (%s) is kept for the next run; remove it with: rm %s (or run with --clean)\n", res.Meta.File, fmtBytes(res.Meta.FileBytes), res.Meta.File)
+		}
+	}
 	return exitCode(cfg, res)
 }
 
@@ -177,6 +266,11 @@ func exitCode(cfg Config, res *Results) int {
 			code = 1
 		}
 	}
+	for _, bi := range res.Meta.Backends {
+		if !bi.Available && (bi.Failed || cfg.Required[bi.Name]) {
+			code = 1
+		}
+	}
 	return code
 }
 
@@ -185,8 +279,14 @@ func estimate(cases []Case, withFio bool) time.Duration {
 	var d time.Duration
 	for _, c := range cases {
 		d += c.Warmup + c.Runtime
+		if c.Mode == modeGoroutines {
+			d += 60 * time.Millisecond // the child process
+		}
+		if info := workloads[c.Workload]; info.disk && !info.direct {
+			d += 100 * time.Millisecond // warming the page cache
+		}
 		if withFio && workloads[c.Workload].disk && fioEngine(c.Backend) != "" {
-			d += c.Warmup + c.Runtime
+			d += c.Warmup + c.Runtime + 100*time.Millisecond
 		}
 	}
 	return d

@@ -15,43 +15,59 @@ import (
 
 // Config is everything a run needs; main fills it from the flags, tests directly.
 type Config struct {
-	Backends  []string        // uring, kaio, gosync, auto, env
-	Workloads []string        // see allWorkloads
-	BS        []int           // request sizes
-	QD        []int           // requests in flight (goroutines for gosync)
-	Batch     []int           // requests per Submit call; nil: per-workload default
-	Runtime   time.Duration   // measured time per case; 0: per-workload default
-	Warmup    time.Duration   // unmeasured time before each case; <0: default
-	Size      int64           // data file region
-	File      string          // data file path
-	Direct    bool            // buffered disk workloads become their O_DIRECT twins
-	Fio       bool            // run fio beside each disk case
-	CancelN   int             // pending requests in the cancel workload
-	Progress  io.Writer       // progress lines (stderr); nil: none
-	Live      bool            // rewrite a live progress line (stderr is a terminal)
-	Required  map[string]bool // backends named explicitly: not being available is a failure
-	Count     int             // run the whole matrix this many times (benchstat wants >= 6)
+	Backends   []string        // uring, kaio, threads, gosync, auto, env
+	Workloads  []string        // see allWorkloads
+	Modes      []string        // loop, goroutines; nil: both
+	BS         []int           // request sizes
+	QD         []int           // loop mode: requests in flight
+	Goroutines []int           // goroutine mode: goroutines, each with one blocking call at a time
+	MaxEvents  int             // goroutine mode: maxEvents of the one shared Context; 0: defaultMaxEvents
+	Batch      []int           // requests per Submit call; nil: per-workload default
+	Runtime    time.Duration   // measured time per case; 0: per-mode/workload default
+	Warmup     time.Duration   // unmeasured time before each case; <0: default
+	Size       int64           // data file region
+	File       string          // data file path
+	Direct     bool            // buffered disk workloads become their O_DIRECT twins
+	Fio        bool            // run fio beside each disk case
+	CancelN    int             // pending requests in the cancel workload
+	Progress   io.Writer       // progress lines (stderr); nil: none
+	Live       bool            // rewrite a live progress line (stderr is a terminal)
+	Required   map[string]bool // backends named explicitly: not being available is a failure
+	Count      int             // run the whole matrix this many times (benchstat wants >= 6)
+	NoChild    bool            // goroutine cases in this process (tests of the runner itself)
 }
 
 // Defaults.
 const (
-	defaultSize    = 256 << 20
-	defaultBS      = 4096
-	defaultQD      = 32
-	defaultWarmup  = 500 * time.Millisecond
-	defaultCancelN = 1000
+	defaultSize       = 256 << 20
+	defaultBS         = 4096
+	defaultQD         = 32
+	defaultWarmup     = 500 * time.Millisecond
+	defaultGoWarmup   = 250 * time.Millisecond
+	defaultGoRuntime  = time.Second
+	defaultCancelN    = 1000
+	defaultMaxEvents  = 256
+	defaultGoroutines = "1,32,256"
+)
+
+// The two ways of driving a backend.
+const (
+	modeLoop       = "loop"       // one goroutine keeps iodepth requests in flight: Submit/GetEvents
+	modeGoroutines = "goroutines" // N goroutines, each one blocking ReadAt/WriteAt at a time
 )
 
 // Case is one cell of the matrix.
 type Case struct {
-	Backend  string
-	Workload string
-	BS       int
-	QD       int
-	Batch    int
-	Runtime  time.Duration
-	Warmup   time.Duration
-	CancelN  int
+	Backend   string
+	Workload  string
+	Mode      string // modeLoop or modeGoroutines; cancel and poll are loop cases
+	BS        int
+	QD        int // loop: requests in flight; goroutines: N
+	Batch     int
+	Runtime   time.Duration
+	Warmup    time.Duration
+	CancelN   int
+	MaxEvents int // goroutine mode: the shared Context's maxEvents
 }
 
 func (c Case) String() string {
@@ -60,29 +76,60 @@ func (c Case) String() string {
 		return fmt.Sprintf("%s %s n=%d", c.Backend, c.Workload, c.CancelN)
 	case c.Workload == wlPoll:
 		return fmt.Sprintf("%s %s qd=%d batch=%d", c.Backend, c.Workload, c.QD, c.Batch)
-	case c.Backend == "gosync":
+	case c.Mode == modeGoroutines:
 		return fmt.Sprintf("%s %s bs=%d goroutines=%d", c.Backend, c.Workload, c.BS, c.QD)
 	}
 	return fmt.Sprintf("%s %s bs=%d qd=%d batch=%d", c.Backend, c.Workload, c.BS, c.QD, c.Batch)
 }
 
+func hasMode(cfg Config, m string) bool {
+	if len(cfg.Modes) == 0 {
+		return true
+	}
+	for _, x := range cfg.Modes {
+		if x == m {
+			return true
+		}
+	}
+	return false
+}
+
 // buildMatrix expands the configuration into cases, in the order they run:
-// workload by workload, the backends side by side.
+// workload by workload, the loop cases first, then the goroutine cases, the
+// backends side by side. gosync has only the goroutine mode (it is N
+// goroutines calling os.File.ReadAt), and the goroutine mode only the disk
+// workloads: nothing is made that could not run.
 func buildMatrix(cfg Config) []Case {
 	var cases []Case
 	seen := map[Case]bool{}
-	for _, wl := range cfg.Workloads {
+	add := func(c Case) {
+		if !seen[c] {
+			seen[c] = true
+			cases = append(cases, c)
+		}
+	}
+	maxEv := cfg.MaxEvents
+	if maxEv <= 0 {
+		maxEv = defaultMaxEvents
+	}
+	gors := cfg.Goroutines
+	if len(gors) == 0 {
+		gors = []int{1, 32, 256} // defaultGoroutines
+	}
+	for _, wl := range dedup(mapList(cfg.Workloads, func(w string) string {
 		if cfg.Direct {
-			wl = directVariant(wl)
+			return directVariant(w)
 		}
+		return w
+	})) {
 		info := workloads[wl]
-		rt := cfg.Runtime
+		rt, grt := cfg.Runtime, cfg.Runtime
 		if rt <= 0 {
-			rt = info.runtime
+			rt, grt = info.runtime, defaultGoRuntime
 		}
-		warm := cfg.Warmup
+		warm, gwarm := cfg.Warmup, cfg.Warmup
 		if warm < 0 {
-			warm = defaultWarmup
+			warm, gwarm = defaultWarmup, defaultGoWarmup
 		}
 		batches := cfg.Batch
 		if len(batches) == 0 {
@@ -95,27 +142,50 @@ func buildMatrix(cfg Config) []Case {
 		if wl == wlCancel {
 			qds, batches = []int{cfg.CancelN}, []int{1}
 		}
-		for _, bs := range bss {
-			for _, qd := range qds {
-				for _, batch := range batches {
+		if hasMode(cfg, modeLoop) {
+			for _, bs := range bss {
+				for _, qd := range qds {
+					for _, batch := range batches {
+						for _, be := range cfg.Backends {
+							if be == "gosync" {
+								continue // gosync is the goroutine mode
+							}
+							c := Case{Backend: be, Workload: wl, Mode: modeLoop, BS: bs, QD: qd, Batch: batch, Runtime: rt, Warmup: warm, CancelN: cfg.CancelN}
+							if c.Batch > c.QD {
+								c.Batch = c.QD
+							}
+							if wl != wlCancel {
+								c.CancelN = 0
+							}
+							add(c)
+						}
+					}
+				}
+			}
+		}
+		if hasMode(cfg, modeGoroutines) && info.disk {
+			for _, bs := range bss {
+				for _, n := range gors {
 					for _, be := range cfg.Backends {
-						c := Case{Backend: be, Workload: wl, BS: bs, QD: qd, Batch: batch, Runtime: rt, Warmup: warm, CancelN: cfg.CancelN}
-						if c.Batch > c.QD {
-							c.Batch = c.QD
-						}
+						c := Case{Backend: be, Workload: wl, Mode: modeGoroutines, BS: bs, QD: n, Batch: 1, Runtime: grt, Warmup: gwarm, MaxEvents: maxEv}
 						if be == "gosync" {
-							c.Batch = 1
+							c.MaxEvents = 0
 						}
-						if !seen[c] {
-							seen[c] = true
-							cases = append(cases, c)
-						}
+						add(c)
 					}
 				}
 			}
 		}
 	}
 	return cases
+}
+
+func mapList(in []string, f func(string) string) []string {
+	out := make([]string, len(in))
+	for i, v := range in {
+		out[i] = f(v)
+	}
+	return out
 }
 
 // runEnv is shared by the cases of one run.
@@ -173,7 +243,63 @@ func (e *runEnv) ticker() {
 // Results is what a run produces: results.json holds exactly this.
 type Results struct {
 	Meta Meta  `json:"meta"`
-	Rows []Row `json:"rows"`
+	Rows []Row `json:"rows"` // every case of every round
+	// Summary has one row per case when --count > 1: the medians of the
+	// rounds, with the IOPS min and max (the table and the chart show these).
+	Summary []Row `json:"summary,omitempty"`
+}
+
+// BackendInfo says whether a backend asked for can run here.
+type BackendInfo struct {
+	Name      string      `json:"name"`
+	Available bool        `json:"available"`
+	Reason    string      `json:"reason,omitempty"` // why not
+	Failed    bool        `json:"failed,omitempty"` // Setup failed for another reason than "not supported here"
+	Probes    []ProbeInfo `json:"probes,omitempty"`
+}
+
+// probeBackends sets up a one-entry Context on each library backend asked
+// for. A backend whose Setup fails with aio.ErrNotSupported, or that this
+// build of the library does not know ("unknown backend", e.g. threads before
+// it lands), is not available: its cases are left out and the header says so
+// in one line.
+func probeBackends(names []string) []BackendInfo {
+	var out []BackendInfo
+	for _, b := range names {
+		if b == "gosync" {
+			continue
+		}
+		bi := BackendInfo{Name: b, Available: true}
+		ctx, err := aio.SetupWithOptions(1, aio.Options{Backend: aioBackendOption(b)})
+		if err != nil {
+			bi.Available, bi.Reason = false, err.Error()
+			bi.Failed = !errors.Is(err, aio.ErrNotSupported) && !strings.Contains(err.Error(), "unknown backend")
+		} else {
+			bi.Probes = probeInfos(ctx.Probes())
+			ctx.Destroy()
+		}
+		out = append(out, bi)
+	}
+	return out
+}
+
+// planCases is the matrix without the backends that cannot run here.
+func planCases(cfg Config) ([]Case, []BackendInfo) {
+	infos := probeBackends(cfg.Backends)
+	gone := map[string]bool{}
+	for _, bi := range infos {
+		if !bi.Available {
+			gone[bi.Name] = true
+		}
+	}
+	var keep []string
+	for _, b := range cfg.Backends {
+		if !gone[b] {
+			keep = append(keep, b)
+		}
+	}
+	cfg.Backends = keep
+	return buildMatrix(cfg), infos
 }
 
 // RunMatrix prepares the data file, runs every case (and fio beside the disk
@@ -181,8 +307,9 @@ type Results struct {
 // Error set and the run goes on; the error returned is only for what stops
 // the whole run (no data file).
 func RunMatrix(cfg Config) (*Results, error) {
-	cases := buildMatrix(cfg)
+	cases, infos := planCases(cfg)
 	res := &Results{Meta: collectMeta(cfg)}
+	res.Meta.Backends = infos
 	env := &runEnv{cfg: cfg, total: len(cases)}
 	needData := false
 	for _, c := range cases {
@@ -194,6 +321,11 @@ func RunMatrix(cfg Config) (*Results, error) {
 	if progress == nil {
 		progress = io.Discard
 	}
+	for _, bi := range infos {
+		if !bi.Available {
+			fmt.Fprintf(progress, "backend %s: not available here, its cases are left out: %s\n", bi.Name, bi.Reason)
+		}
+	}
 	if needData {
 		df, err := prepareDataFile(cfg.File, cfg.Size, progress)
 		if err != nil {
@@ -201,6 +333,9 @@ func RunMatrix(cfg Config) (*Results, error) {
 		}
 		env.data = df
 		res.Meta.File, res.Meta.FileSize, res.Meta.FileFS, res.Meta.FileCreated = df.Path, df.Size, df.FSType, df.Created
+		if st, err := os.Stat(df.Path); err == nil {
+			res.Meta.FileBytes = st.Size()
+		}
 	}
 	if cfg.Fio {
 		env.fio = fioPath()
@@ -242,7 +377,7 @@ func RunMatrix(cfg Config) (*Results, error) {
 				}
 				if eng := fioEngine(be); eng != "" {
 					res.Rows = append(res.Rows, runFioCase(cs, eng, env))
-					env.progressf("[%d/%d] fio %s %s: %s\n", env.index, env.total, eng, cs.Workload, res.Rows[len(res.Rows)-1].summary())
+					env.progressf("[%d/%d] fio %s %s %s: %s\n", env.index, env.total, eng, cs.Workload, cs.Mode, res.Rows[len(res.Rows)-1].summary())
 				}
 			}
 		}
@@ -256,15 +391,32 @@ func RunMatrix(cfg Config) (*Results, error) {
 		env.progressf("")
 	}
 	computeRatios(res.Rows)
+	if count > 1 {
+		res.Summary = summarize(res.Rows)
+		computeRatios(res.Summary)
+	}
 	return res, nil
+}
+
+// shown is the rows the table and the chart show: the medians when there
+// are several rounds, else the rows.
+func (res *Results) shown() []Row {
+	if len(res.Summary) > 0 {
+		return res.Summary
+	}
+	return res.Rows
 }
 
 // runCase runs one case and returns its rows (two for cancel).
 func runCase(cs Case, env *runEnv) []Row {
 	info := workloads[cs.Workload]
-	row := Row{Tool: "uringaio", Backend: cs.Backend, Workload: cs.Workload, BS: cs.BS, QD: cs.QD, Batch: cs.Batch}
+	row := Row{Tool: "uringaio", Backend: cs.Backend, Workload: cs.Workload, Mode: cs.Mode, BS: cs.BS, QD: cs.QD, Batch: cs.Batch}
 	if cs.Backend == "gosync" {
 		row.Tool = "gosync"
+	}
+	if cs.Mode == modeGoroutines {
+		row.Goroutines = cs.QD
+		row.MaxEvents = cs.MaxEvents
 	}
 	env.mu.Lock()
 	env.current = fmt.Sprintf("[%d/%d] %s", env.index, env.total, cs)
@@ -299,14 +451,20 @@ func runCase(cs Case, env *runEnv) []Row {
 		row.Resident = res
 	}
 
+	if cs.Mode == modeGoroutines {
+		if !env.cfg.NoChild {
+			env.caseStarted(cs, time.Now())
+			return []Row{runInChild(cs, env, row)}
+		}
+		runtime.GC()
+		finishErr(&row, runGoroutines(cs, env, &row))
+		return []Row{row}
+	}
+
 	runtime.GC() // start every case from a clean heap
 	var err error
 	switch {
 	case cs.Workload == wlCancel:
-		if cs.Backend == "gosync" {
-			err = &skipError{"n/a: gosync has no cancel"}
-			break
-		}
 		all := row
 		all.Workload = wlCancelFD
 		row.LatencyOf = "one Cancel call"
@@ -315,11 +473,8 @@ func runCase(cs Case, env *runEnv) []Row {
 			return []Row{row, all}
 		}
 		finishErr(&row, err)
-		all.Error, all.Skipped, all.NotSupported = row.Error, row.Skipped, row.NotSupported
+		all.Error, all.Skipped, all.NotSupported, all.SkipReason = row.Error, row.Skipped, row.NotSupported, row.SkipReason
 		return []Row{row, all}
-	case cs.Backend == "gosync":
-		row.LatencyOf = "per ReadAt/WriteAt call"
-		err = runGosync(cs, env, &row)
 	default:
 		row.LatencyOf = "per request, submit to reap"
 		err = runAIO(cs, env, &row)
@@ -345,7 +500,10 @@ func finishErr(row *Row, err error) {
 
 // runFioCase runs fio beside a library case.
 func runFioCase(cs Case, engine string, env *runEnv) Row {
-	row := Row{Tool: "fio", Backend: engine, Workload: cs.Workload, BS: cs.BS, QD: cs.QD, Batch: cs.Batch}
+	row := Row{Tool: "fio", Backend: engine, Workload: cs.Workload, Mode: cs.Mode, BS: cs.BS, QD: cs.QD, Batch: cs.Batch}
+	if cs.Mode == modeGoroutines {
+		row.Goroutines = cs.QD
+	}
 	if engine == "psync" {
 		row.Batch = 1
 	}
@@ -366,16 +524,20 @@ func runFioCase(cs Case, engine string, env *runEnv) Row {
 	return row
 }
 
-// computeRatios fills each row's ratio to fio's same engine (library and fio
-// rows alike) and, for the aio rows, to gosync with the same workload, size
-// and depth.
+// ratioKey identifies rows that stand side by side.
+type ratioKey struct {
+	mode, wl           string
+	bs, qd, batch, run int
+}
+
+// computeRatios fills, on the library's and gosync's rows only, the ratio to
+// fio's same engine (io_uring for uring, libaio for kaio, psync for gosync and
+// threads) and, on the library's rows, the ratio to gosync with the same
+// workload, size and N (gosync runs only as N goroutines, so a loop row at
+// depth D is set beside gosync with D goroutines). fio's rows carry no ratio.
 func computeRatios(rows []Row) {
-	type key struct {
-		wl                 string
-		bs, qd, batch, run int
-	}
-	fio := map[string]map[key]float64{}
-	gos := map[key]float64{}
+	fio := map[string]map[ratioKey]float64{}
+	gos := map[ratioKey]float64{}
 	for _, r := range rows {
 		if r.Error != "" || r.Skipped || r.IOPS <= 0 {
 			continue
@@ -383,42 +545,28 @@ func computeRatios(rows []Row) {
 		switch r.Tool {
 		case "fio":
 			if fio[r.Backend] == nil {
-				fio[r.Backend] = map[key]float64{}
+				fio[r.Backend] = map[ratioKey]float64{}
 			}
-			fio[r.Backend][key{r.Workload, r.BS, r.QD, r.Batch, r.Run}] = r.IOPS
+			fio[r.Backend][ratioKey{r.Mode, r.Workload, r.BS, r.QD, r.Batch, r.Run}] = r.IOPS
 		case "gosync":
-			gos[key{r.Workload, r.BS, r.QD, 0, r.Run}] = r.IOPS
+			gos[ratioKey{"", r.Workload, r.BS, r.QD, 0, r.Run}] = r.IOPS
 		}
 	}
-	lib := map[string]map[key]float64{}
 	for i := range rows {
 		r := &rows[i]
+		r.RatioFio, r.RatioGosync = 0, 0
 		if r.Error != "" || r.Skipped || r.IOPS <= 0 || r.Tool == "fio" {
 			continue
 		}
 		eng := fioEngine(r.BackendRan)
-		if r.Tool == "gosync" {
+		if r.Tool == "gosync" || r.BackendRan == "threads" {
 			eng = "psync"
 		}
-		k := key{r.Workload, r.BS, r.QD, r.Batch, r.Run}
-		if f := fio[eng][k]; f > 0 {
+		if f := fio[eng][ratioKey{r.Mode, r.Workload, r.BS, r.QD, r.Batch, r.Run}]; f > 0 {
 			r.RatioFio = r.IOPS / f
-			if lib[eng] == nil {
-				lib[eng] = map[key]float64{}
-			}
-			lib[eng][k] = r.IOPS
 		}
-		if g := gos[key{r.Workload, r.BS, r.QD, 0, r.Run}]; g > 0 && r.Tool == "uringaio" {
+		if g := gos[ratioKey{"", r.Workload, r.BS, r.QD, 0, r.Run}]; g > 0 && r.Tool == "uringaio" {
 			r.RatioGosync = r.IOPS / g
-		}
-	}
-	for i := range rows {
-		r := &rows[i]
-		if r.Tool != "fio" || r.IOPS <= 0 {
-			continue
-		}
-		if l := lib[r.Backend][key{r.Workload, r.BS, r.QD, r.Batch, r.Run}]; l > 0 {
-			r.RatioFio = l / r.IOPS
 		}
 	}
 }
@@ -429,11 +577,11 @@ func expandBackends(list []string) ([]string, error) {
 		b = strings.TrimSpace(b)
 		switch b {
 		case "all":
-			out = append(out, "uring", "kaio", "gosync")
-		case "uring", "kaio", "gosync", "auto", "env":
+			out = append(out, "uring", "kaio", "threads", "gosync")
+		case "uring", "kaio", "threads", "gosync", "auto", "env":
 			out = append(out, b)
 		default:
-			return nil, fmt.Errorf("unknown backend %q (valid: uring, kaio, gosync, auto, env, all)", b)
+			return nil, fmt.Errorf("unknown backend %q (valid: uring, kaio, threads, gosync, auto, env, all)", b)
 		}
 	}
 	return dedup(out), nil

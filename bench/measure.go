@@ -67,7 +67,10 @@ func (r *Row) fillFigures(ops int64, elapsed time.Duration, h *hdrhistogram.Hist
 		r.LatP50us = us(h.ValueAtQuantile(50))
 		r.LatP99us = us(h.ValueAtQuantile(99))
 		r.LatP999us = us(h.ValueAtQuantile(99.9))
+		r.LatP9999us = us(h.ValueAtQuantile(99.99))
 		r.LatMeanUs = h.Mean() / 1e3
+		r.LatStdevUs = h.StdDev() / 1e3
+		r.LatMinUs = us(h.Min())
 		r.LatMaxUs = us(h.Max())
 		r.LatSamples = h.TotalCount()
 	}

@@ -4,17 +4,21 @@ import (
 	"fmt"
 	"html"
 	"io"
+	"math"
 	"strings"
 )
 
-// The chart: one panel per workload (and size/depth), one horizontal bar per
-// backend, fio's bars in a lighter shade of the backend they stand beside.
-// I/O panels show IOPS (higher is better); cancel panels show p50 latency
-// with the p99 as a whisker (lower is better). Each panel has its own scale.
+// The chart: one panel per workload, mode and size/depth; one row per
+// backend, fio's in a lighter shade of the backend it stands beside. Each
+// row has two bars: IOPS on the left (higher is better; cancel panels:
+// requests canceled per second) and latency on the right, p50 as the bar and
+// p99 as a whisker (lower is better). Each half of a panel has its own axis
+// with ticks. With --count the bars are the medians.
 
 var barColors = map[string]string{
 	"uring":        "#1f77b4",
 	"kaio":         "#ff7f0e",
+	"threads":      "#d62728",
 	"gosync":       "#2ca02c",
 	"auto":         "#9467bd",
 	"env":          "#8c564b",
@@ -24,47 +28,53 @@ var barColors = map[string]string{
 }
 
 type svgPanel struct {
-	title   string
-	latency bool // bars are p50 latency (us), lower is better
-	bars    []svgBar
+	title    string
+	rateName string // what the left bars count
+	bars     []svgBar
 }
 
 type svgBar struct {
-	label string
-	color string
-	value float64 // IOPS, or p50 us
-	whisk float64 // p99 us for latency panels
-	text  string
+	label    string
+	color    string
+	rate     float64 // IOPS (or canceled/s)
+	rateText string
+	p50, p99 float64 // us
 }
 
 func chartPanels(res *Results) []svgPanel {
 	var panels []svgPanel
 	index := map[string]int{}
-	for _, r := range res.Rows {
+	for _, r := range res.shown() {
 		if r.Error != "" || r.Skipped || r.Ops == 0 {
 			continue
 		}
 		var key, title string
-		lat := r.Workload == wlCancel || r.Workload == wlCancelFD
+		rateName := "IOPS"
 		switch {
 		case r.Workload == wlCancel:
 			key = fmt.Sprintf("%s/%d", r.Workload, r.CancelN)
-			title = fmt.Sprintf("cancel: one Cancel of a pending poll (%d pending) — p50 latency, whisker p99, lower is better", r.CancelN)
+			title = fmt.Sprintf("cancel: one Cancel of a pending poll (%d pending)", r.CancelN)
+			rateName = "canceled/s"
 		case r.Workload == wlCancelFD:
 			key = fmt.Sprintf("%s/%d", r.Workload, r.CancelN)
-			title = fmt.Sprintf("cancel-fd: one CancelFD of %d pending polls — p50 latency, whisker p99, lower is better", r.CancelN)
+			title = fmt.Sprintf("cancel-fd: one CancelFD of %d pending polls", r.CancelN)
+			rateName = "canceled/s"
 		case r.BS == 0:
 			key = fmt.Sprintf("%s/%d/%d", r.Workload, r.QD, r.Batch)
-			title = fmt.Sprintf("%s: qd %d, batch %d — requests/s, higher is better", r.Workload, r.QD, r.Batch)
+			title = fmt.Sprintf("%s: qd %d, batch %d", r.Workload, r.QD, r.Batch)
+			rateName = "requests/s"
+		case r.Mode == modeGoroutines:
+			key = fmt.Sprintf("%s/%s/%d/%d", r.Mode, r.Workload, r.BS, r.QD)
+			title = fmt.Sprintf("%s: %s, %d goroutine%s (blocking ReadAt/WriteAt, one shared Context)", r.Workload, fmtBytes(int64(r.BS)), r.QD, plural(r.QD))
 		default:
-			key = fmt.Sprintf("%s/%d/%d", r.Workload, r.BS, r.QD)
-			title = fmt.Sprintf("%s: %s, qd %d — IOPS, higher is better", r.Workload, fmtBytes(int64(r.BS)), r.QD)
+			key = fmt.Sprintf("%s/%s/%d/%d", r.Mode, r.Workload, r.BS, r.QD)
+			title = fmt.Sprintf("%s: %s, qd %d (Submit/GetEvents loop)", r.Workload, fmtBytes(int64(r.BS)), r.QD)
 		}
 		i, ok := index[key]
 		if !ok {
 			i = len(panels)
 			index[key] = i
-			panels = append(panels, svgPanel{title: title, latency: lat})
+			panels = append(panels, svgPanel{title: title, rateName: rateName})
 		}
 		label := r.Backend
 		if r.Tool == "fio" {
@@ -85,45 +95,74 @@ func chartPanels(res *Results) []svgPanel {
 		if color == "" {
 			color = "#7f7f7f"
 		}
-		b := svgBar{label: label, color: color}
-		if lat {
-			b.value, b.whisk = r.LatP50us, r.LatP99us
-			b.text = fmt.Sprintf("p50 %s µs, p99 %s µs", fmtF(r.LatP50us), fmtF(r.LatP99us))
-		} else {
-			b.value = r.IOPS
-			b.text = fmtInt(r.IOPS)
-			var rs []string
-			if r.RatioFio > 0 && r.Tool != "fio" {
-				rs = append(rs, fmt.Sprintf("%.2fx fio", r.RatioFio))
-			}
-			if r.RatioGosync > 0 {
-				rs = append(rs, fmt.Sprintf("%.2fx gosync", r.RatioGosync))
-			}
-			if len(rs) > 0 {
-				b.text += "  (" + strings.Join(rs, ", ") + ")"
-			}
+		b := svgBar{label: label, color: color, rate: r.IOPS, p50: r.LatP50us, p99: r.LatP99us}
+		b.rateText = fmtInt(r.IOPS)
+		var rs []string
+		if r.RatioFio > 0 {
+			rs = append(rs, fmt.Sprintf("%.2fx fio", r.RatioFio))
+		}
+		if r.RatioGosync > 0 {
+			rs = append(rs, fmt.Sprintf("%.2fx gosync", r.RatioGosync))
+		}
+		if len(rs) > 0 {
+			b.rateText += " (" + strings.Join(rs, ", ") + ")"
 		}
 		panels[i].bars = append(panels[i].bars, b)
 	}
 	return panels
 }
 
+// niceTicks returns a tick step and the axis end (a multiple of it) for
+// values up to maxV: steps of 1, 2, 2.5 or 5 times a power of ten, at most 5
+// intervals.
+func niceTicks(maxV float64) (step, end float64) {
+	if maxV <= 0 || math.IsNaN(maxV) || math.IsInf(maxV, 0) {
+		return 1, 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(maxV/5)))
+	for _, m := range []float64{1, 2, 2.5, 5, 10, 20} {
+		step = m * p
+		if math.Ceil(maxV/step-1e-9) <= 5 {
+			break
+		}
+	}
+	end = math.Ceil(maxV/step-1e-9) * step
+	return step, end
+}
+
+// fmtTick prints an axis value: 250k, 1.5M, 40.
+func fmtTick(v float64) string {
+	switch {
+	case v == 0:
+		return "0"
+	case v >= 1e6:
+		return strings.TrimSuffix(fmt.Sprintf("%.2g", v/1e6), ".0") + "M"
+	case v >= 1e3:
+		return strings.TrimSuffix(fmt.Sprintf("%.3g", v/1e3), ".0") + "k"
+	}
+	return fmt.Sprintf("%g", v)
+}
+
 // writeSVG draws the chart.
 func writeSVG(w io.Writer, res *Results) {
 	const (
-		width    = 960
-		left     = 150 // label column
-		barArea  = 560
-		barH     = 18
-		barGap   = 6
-		titleH   = 26
-		panelGap = 18
+		width    = 1230
+		left     = 190 // label column
+		rateX    = left
+		rateW    = 330 // IOPS scale; its text runs on to the right
+		latX     = 760
+		latW     = 260
+		barH     = 16
+		barGap   = 5
+		titleH   = 24
+		axisH    = 26
+		panelGap = 14
 		top      = 56
 	)
 	panels := chartPanels(res)
-	height := top + 34
+	height := top + 40
 	for _, p := range panels {
-		height += titleH + len(p.bars)*(barH+barGap) + panelGap
+		height += titleH + len(p.bars)*(barH+barGap) + axisH + panelGap
 	}
 	if len(panels) == 0 {
 		height += 30
@@ -132,8 +171,11 @@ func writeSVG(w io.Writer, res *Results) {
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
 	m := res.Meta
-	fmt.Fprintf(&b, `<text x="10" y="22" font-size="16" font-weight="bold">%s</text>`+"\n",
-		esc("uringaio bench: io_uring vs classic AIO vs os.File (gosync)"))
+	title := "uringaio bench: io_uring vs classic AIO vs os.File (gosync)"
+	if n := res.shownRuns(); n > 1 {
+		title += fmt.Sprintf(" — medians of %d rounds", n)
+	}
+	fmt.Fprintf(&b, `<text x="10" y="22" font-size="16" font-weight="bold">%s</text>`+"\n", esc(title))
 	fmt.Fprintf(&b, `<text x="10" y="42" fill="#555">%s</text>`+"\n",
 		esc(fmt.Sprintf("%s · kernel %s · %s · %d CPUs · %s", m.Date, m.Kernel, m.GoVersion, m.CPUs, m.CPUModel)))
 	y := top
@@ -141,50 +183,71 @@ func writeSVG(w io.Writer, res *Results) {
 		fmt.Fprintf(&b, `<text x="10" y="%d">no results</text>`+"\n", y+20)
 	}
 	for _, p := range panels {
-		fmt.Fprintf(&b, `<text x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+16, esc(p.title))
+		fmt.Fprintf(&b, `<text x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+15, esc(p.title))
 		y += titleH
-		maxV := 0.0
+		maxRate, maxLat := 0.0, 0.0
 		for _, bar := range p.bars {
-			v := bar.value
-			if p.latency && bar.whisk > v {
-				v = bar.whisk
-			}
-			if v > maxV {
-				maxV = v
-			}
+			maxRate = math.Max(maxRate, bar.rate)
+			maxLat = math.Max(maxLat, math.Max(bar.p50, bar.p99))
 		}
-		if maxV <= 0 {
-			maxV = 1
+		rStep, rEnd := niceTicks(maxRate)
+		lStep, lEnd := niceTicks(maxLat)
+		h := len(p.bars)*(barH+barGap) - barGap
+		// Grid lines and axes.
+		axis := func(x0, wpx int, step, end float64, unit string) {
+			for v := 0.0; v <= end*1.0001; v += step {
+				x := float64(x0) + v/end*float64(wpx)
+				fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#e5e5e5"/>`+"\n", x, y-2, x, y+h+2)
+				fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#999"/>`+"\n", x, y+h+2, x, y+h+6)
+				fmt.Fprintf(&b, `<text x="%.1f" y="%d" text-anchor="middle" font-size="10" fill="#555">%s</text>`+"\n", x, y+h+16, fmtTick(v))
+			}
+			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999"/>`+"\n", x0, y+h+2, x0+wpx, y+h+2)
+			fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999"/>`+"\n", x0, y-2, x0, y+h+2)
+			fmt.Fprintf(&b, `<text x="%d" y="%d" font-size="10" fill="#555">%s</text>`+"\n", x0+wpx+22, y+h+16, esc(unit))
 		}
-		fmt.Fprintf(&b, `<line x1="%d" y1="%d" x2="%d" y2="%d" stroke="#999"/>`+"\n", left, y-3, left, y+len(p.bars)*(barH+barGap)-barGap+3)
+		axis(rateX, rateW, rStep, rEnd, p.rateName)
+		axis(latX, latW, lStep, lEnd, "µs: p50 bar, p99 whisker")
 		for _, bar := range p.bars {
-			wpx := bar.value / maxV * barArea
-			if wpx < 1 && bar.value > 0 {
+			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+barH-4, esc(bar.label))
+			wpx := bar.rate / rEnd * rateW
+			if wpx < 1 && bar.rate > 0 {
 				wpx = 1
 			}
-			fmt.Fprintf(&b, `<text x="%d" y="%d" text-anchor="end">%s</text>`+"\n", left-8, y+barH-5, esc(bar.label))
-			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", left, y, wpx, barH, bar.color)
-			textX := float64(left) + wpx + 6
-			if p.latency && bar.whisk > bar.value {
-				wx := float64(left) + bar.whisk/maxV*barArea
-				fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#333"/>`+"\n", float64(left)+wpx, y+barH/2, wx, y+barH/2)
-				fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#333"/>`+"\n", wx, y+3, wx, y+barH-3)
-				textX = wx + 6
+			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", rateX, y, wpx, barH, bar.color)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="11">%s</text>`+"\n", float64(rateX)+wpx+5, y+barH-4, esc(bar.rateText))
+			lpx := bar.p50 / lEnd * latW
+			if lpx < 1 && bar.p50 > 0 {
+				lpx = 1
 			}
-			fmt.Fprintf(&b, `<text x="%.1f" y="%d">%s</text>`+"\n", textX, y+barH-5, esc(bar.text))
+			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", latX, y, lpx, barH, bar.color)
+			textX := float64(latX) + lpx + 5
+			if bar.p99 > bar.p50 {
+				wx := float64(latX) + bar.p99/lEnd*latW
+				fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#333"/>`+"\n", float64(latX)+lpx, y+barH/2, wx, y+barH/2)
+				fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#333"/>`+"\n", wx, y+3, wx, y+barH-3)
+				textX = wx + 5
+			}
+			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="11">%s</text>`+"\n", textX, y+barH-4, esc(fmt.Sprintf("%s / %s", fmtF(bar.p50), fmtF(bar.p99))))
 			y += barH + barGap
 		}
-		y += panelGap
+		y += axisH - barGap + panelGap
 	}
-	foot := []string{"Each panel has its own scale. What each figure measures: the table notes, or bench/README.md."}
+	foot := []string{"Left: rate, higher is better. Right: latency p50 (bar) and p99 (whisker) in µs, lower is better. Each panel half has its own axis. What each figure measures: the table notes, or bench/README.md."}
 	if m.FioVersion != "" {
-		foot = append(foot, m.FioVersion+" bars: the same parameters; engine io_uring beside uring, libaio beside kaio, psync (iodepth jobs) beside gosync.")
+		foot = append(foot, m.FioVersion+" bars: the same parameters; io_uring beside uring, libaio beside kaio, psync (N jobs) beside gosync.")
 	}
 	for i, line := range foot {
-		fmt.Fprintf(&b, `<text x="10" y="%d" fill="#777" font-size="10">%s</text>`+"\n", height-22+14*i, esc(line))
+		fmt.Fprintf(&b, `<text x="10" y="%d" fill="#777" font-size="10">%s</text>`+"\n", height-26+14*i, esc(line))
 	}
 	b.WriteString("</svg>\n")
 	io.WriteString(w, b.String())
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 func esc(s string) string { return html.EscapeString(s) }

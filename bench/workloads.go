@@ -42,15 +42,17 @@ type workloadInfo struct {
 	batch   int // default requests per Submit call
 }
 
-// Default per-case runtimes: the default matrix (6 disk cases, 2 poll, 2 cancel,
-// plus the warm-up of each) takes about a minute.
+// Default per-case runtimes of the loop mode. With the goroutine cases
+// (defaultGoRuntime each) the default matrix (4 loop disk cases, 2 poll, 2
+// cancel, 18 or 24 goroutine cases, plus the warm-up of each) takes about a
+// minute.
 var workloads = map[string]workloadInfo{
-	wlRandRead:        {disk: true, gosync: true, runtime: 6 * time.Second, batch: 1},
-	wlRandReadDirect:  {disk: true, direct: true, gosync: true, runtime: 6 * time.Second, batch: 1},
-	wlRandWrite:       {disk: true, write: true, gosync: true, runtime: 6 * time.Second, batch: 1},
-	wlRandWriteDirect: {disk: true, write: true, direct: true, gosync: true, runtime: 6 * time.Second, batch: 1},
-	wlPoll:            {runtime: 3 * time.Second, batch: 32},
-	wlCancel:          {runtime: 3 * time.Second, batch: 1},
+	wlRandRead:        {disk: true, gosync: true, runtime: 3 * time.Second, batch: 1},
+	wlRandReadDirect:  {disk: true, direct: true, gosync: true, runtime: 3 * time.Second, batch: 1},
+	wlRandWrite:       {disk: true, write: true, gosync: true, runtime: 3 * time.Second, batch: 1},
+	wlRandWriteDirect: {disk: true, write: true, direct: true, gosync: true, runtime: 3 * time.Second, batch: 1},
+	wlPoll:            {runtime: 1500 * time.Millisecond, batch: 32},
+	wlCancel:          {runtime: 1500 * time.Millisecond, batch: 1},
 }
 
 // directVariant maps a buffered disk workload to its O_DIRECT twin (--direct).

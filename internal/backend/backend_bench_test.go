@@ -1,3 +1,5 @@
+//go:build linux
+
 package backend
 
 import (
@@ -12,7 +14,7 @@ import (
 func BenchmarkPollBatch32(b *testing.B) {
 	for _, name := range []string{"uring", "kaio"} {
 		b.Run("backend="+name, func(b *testing.B) {
-			be, err := start(name, 32)
+			be, err := start(name, 32, 0)
 			if err != nil {
 				b.Skip(err)
 			}

@@ -15,7 +15,7 @@ func fileKind(fd int32) (isPollable bool, id fileID, errno unix.Errno) {
 	if err := unix.Fstat(int(fd), &st); err != nil {
 		return false, id, err.(unix.Errno)
 	}
-	id = fileID{st.Dev, st.Ino}
+	id = fileID{uint64(st.Dev), uint64(st.Ino)} // Dev is a uint32 on mips
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFREG, unix.S_IFBLK, unix.S_IFDIR:
 		return false, id, 0
@@ -28,7 +28,7 @@ type fileID struct{ dev, ino uint64 }
 
 func sameFile(fd int32, id fileID) bool {
 	var st unix.Stat_t
-	return unix.Fstat(int(fd), &st) == nil && st.Dev == id.dev && st.Ino == id.ino
+	return unix.Fstat(int(fd), &st) == nil && uint64(st.Dev) == id.dev && uint64(st.Ino) == id.ino
 }
 
 // pollable reports whether fd is a file whose reads and writes wait for

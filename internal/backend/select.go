@@ -4,8 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-
-	"golang.org/x/sys/unix"
+	"runtime"
+	"syscall"
 )
 
 // EnvVar names the environment variable that chooses the backend when the
@@ -13,56 +13,64 @@ import (
 const EnvVar = "URINGAIO_BACKEND"
 
 // Names are the valid backend names.
-var Names = []string{"auto", "uring", "kaio"}
+var Names = []string{"auto", "uring", "kaio", "threads"}
 
-// Open starts the backend that name asks for, sized for slots outstanding
-// requests. An empty name defers to URINGAIO_BACKEND, and an empty or unset
-// variable means "auto": io_uring when it starts and supports every op the
-// library needs (IORING_REGISTER_PROBE), else classic AIO. It returns what it
-// tried, with each refusal's reason, in order.
+// autoOrder is what "auto" tries, in order.
+var autoOrder = []string{"uring", "kaio", "threads"}
+
+// Open is OpenWith(name, slots, 0): the threads backend, if it runs, gets the
+// default pool size.
+func Open(name string, slots int) (Backend, []Probe, error) {
+	return OpenWith(name, slots, 0)
+}
+
+// OpenWith starts the backend that name asks for, sized for slots outstanding
+// requests; workers bounds the threads backend's pool (0: its default,
+// 4×GOMAXPROCS capped at 64) and is ignored by the others. An empty name
+// defers to URINGAIO_BACKEND, and an empty or unset variable means "auto":
+// io_uring when it starts and supports every op the library needs
+// (IORING_REGISTER_PROBE), else classic AIO, else the threads pool. It returns
+// what it tried, with each refusal's reason, in order.
 //
 // A named backend that cannot start is an error naming it and the reason, and
 // matching ErrNotSupported; there is no silent fallback. An unknown name is an
 // error (matching EINVAL) that lists the valid ones.
-func Open(name string, slots int) (Backend, []Probe, error) {
+func OpenWith(name string, slots, workers int) (Backend, []Probe, error) {
 	source := "Options.Backend"
 	if name == "" {
 		name, source = os.Getenv(EnvVar), EnvVar
 	}
 	switch name {
 	case "", "auto":
-		return openAuto(slots)
-	case "uring", "kaio":
-		b, err := start(name, slots)
+		return openAuto(slots, workers)
+	case "uring", "kaio", "threads":
+		b, err := start(name, slots, workers)
 		if err != nil {
 			return nil, []Probe{{name, err}}, fmt.Errorf("uringaio: backend %q (from %s) cannot run: %w", name, source, err)
 		}
 		return b, []Probe{{name, nil}}, nil
 	}
-	return nil, nil, fmt.Errorf("uringaio: unknown backend %q in %s; valid values: \"\", auto, uring, kaio: %w",
-		name, source, unix.EINVAL)
+	return nil, nil, fmt.Errorf("uringaio: unknown backend %q in %s; valid values: \"\", auto, uring, kaio, threads: %w",
+		name, source, syscall.EINVAL)
 }
 
-func start(name string, slots int) (Backend, error) {
-	if name == "uring" {
-		u, err := newUring(slots)
-		if err != nil {
-			return nil, err
-		}
-		return u, nil
+// start starts one backend by name (select_linux.go, select_other.go,
+// threads.go, threads_other.go).
+func start(name string, slots, workers int) (Backend, error) {
+	switch name {
+	case "uring":
+		return startUring(slots)
+	case "kaio":
+		return startKaio(slots)
 	}
-	k, err := newKaio(slots)
-	if err != nil {
-		return nil, err
-	}
-	return k, nil
+	return startThreads(workers)
 }
 
-func openAuto(slots int) (Backend, []Probe, error) {
+func openAuto(slots, workers int) (Backend, []Probe, error) {
 	var probes []Probe
 	var errs []error
-	for _, name := range []string{"uring", "kaio"} {
-		b, err := start(name, slots)
+	for _, name := range autoOrder {
+		b, err := start(name, slots, workers)
 		if err == nil {
 			return b, append(probes, Probe{name, nil}), nil
 		}
@@ -70,4 +78,11 @@ func openAuto(slots int) (Backend, []Probe, error) {
 		errs = append(errs, fmt.Errorf("%s: %w", name, err))
 	}
 	return nil, probes, fmt.Errorf("uringaio: no backend can run here: %w", errors.Join(errs...))
+}
+
+// DefaultWorkers is the pool size when newPool (and OpenWith) is given 0:
+// enough to overlap several storage requests per CPU, capped so that a burst
+// of slow fsyncs cannot take hundreds of threads.
+func DefaultWorkers() int {
+	return min(max(4*runtime.GOMAXPROCS(0), 4), 64)
 }

@@ -1,0 +1,631 @@
+//go:build unix
+
+package backend
+
+import (
+	"sync"
+
+	"golang.org/x/sys/unix"
+)
+
+// pool is the user-space request engine: what the threads backend is made of,
+// and what kaio and uring use for the stages their kernel mechanism cannot do
+// (readiness waits on files IOCB_CMD_POLL refuses, transfers on files without
+// read_iter/write_iter, continuing a short read, waits on O_NONBLOCK pipes).
+//
+// Two kinds of goroutine do the work:
+//
+//   - Workers (at most p.max, started on demand, kept until close) each make
+//     one blocking system call at a time: pread/pwrite/preadv/pwritev, fsync,
+//     fdatasync, or the plain transfer on a file that refuses RWF_NOWAIT. A
+//     blocked worker holds one OS thread; an idle one holds none.
+//   - One poller waits in poll(2) for every request that waits for readiness,
+//     however many there are (a thousand pending pipe reads hold one thread,
+//     not a thousand). A wake pipe in its poll set lets start, cancel and close
+//     change the set. When a file is ready the poller itself moves the data with
+//     preadv2/pwritev2 and RWF_NOWAIT: that call cannot block, so doing it here
+//     saves a hand-off to a worker and its wake-up (one thread switch per
+//     request), and it keeps working when every worker is stuck in a slow
+//     fsync. Files that refuse RWF_NOWAIT (ttys, eventfd writes, and every file
+//     on systems without RWF_NOWAIT) go to a worker after readiness, since a
+//     plain call might block if another reader took the data first. The
+//     poller also delivers the completions of canceled requests, so that done
+//     always runs on a pool goroutine, never inside cancel's caller.
+//
+// The pool therefore holds at most max+1 OS threads blocked in system calls
+// (max workers, one poller).
+//
+// poll(2) rather than epoll: it runs unchanged on every Unix, it has no
+// registrations that can go stale when a caller closes a descriptor that is
+// still registered (epoll keys on the open file, not the number), two
+// requests may wait on the same descriptor, and a tty is as pollable as a
+// pipe. The cost is that each change to the set rebuilds the poll array,
+// O(waiting requests); measured at a thousand waiting pipe reads that is
+// microseconds.
+//
+// Request states (preq.state), all changes under p.mu:
+//
+//	queued  ──worker takes it──▶ running ──▶ ended (done called)
+//	waiting ──poller: ready──▶ trying ──EAGAIN──▶ waiting
+//	                                  ├─refuses RWF_NOWAIT──▶ queued (plain)
+//	                                  └─data, EOF, error──▶ ended
+//	queued/waiting ──cancel or close──▶ ended (the poller calls done)
+//
+// cancel succeeds exactly in the states queued and waiting, waits out trying
+// (a non-blocking call), and refuses running. Whoever moves a request out of
+// a state under p.mu owns its completion, which is how done runs exactly
+// once under any race of cancel, readiness and close.
+//
+// Lock order: p.mu is a leaf. done is called with no pool lock held and may
+// call start or cancel.
+type pool struct {
+	onDone func(Completion)
+	max    int
+
+	mu            sync.Mutex
+	cond          sync.Cond // workers wait here for queue
+	settled       sync.Cond // cancels wait here for a psTrying request's outcome
+	cancelWaiters int
+	reqs          map[uint64]*preq
+	queue         []*preq // for workers, FIFO; canceled entries are skipped
+	waiting       []*preq // the poller's set; preq.widx indexes it
+	ended         []*preq // canceled: the poller closes and delivers them
+	nworkers      int
+	idle          int  // workers waiting on cond and not yet signaled
+	wakeSent      bool // a byte is in the wake pipe, unread
+	changed       bool // waiting changed since the poller built its array
+	closed        bool
+
+	wakeR, wakeW int
+	wg           sync.WaitGroup // the poller and every worker
+}
+
+// How a request is carried out (start's how).
+const (
+	poolRun  uint8 = iota + 1 // one blocking system call on a worker
+	poolWait                  // wait for readiness, then transfer at the current position
+	poolPoll                  // OpPoll: wait for PollEvents
+)
+
+const (
+	psQueued  uint8 = iota
+	psWaiting       // in p.waiting
+	psTrying        // the poller is making its non-blocking transfer
+	psRunning       // a worker is making its system call
+	psEnded
+)
+
+type preq struct {
+	r     Req
+	fd    int
+	own   bool
+	how   uint8
+	state uint8
+	plain bool  // after readiness, transfer plainly on a worker
+	moved int64 // bytes moved before this stage (start's done)
+	widx  int   // index in p.waiting while state is psWaiting
+}
+
+// newPool starts a pool with at most workers worker goroutines (0:
+// DefaultWorkers). done is called exactly once per started request, from a
+// pool goroutine and without any pool lock held, with its final Completion
+// (Kind KindDone).
+func newPool(workers int, done func(Completion)) (*pool, error) {
+	if workers <= 0 {
+		workers = DefaultWorkers()
+	}
+	r, w, err := wakePipe()
+	if err != nil {
+		return nil, err
+	}
+	p := &pool{onDone: done, max: workers, reqs: make(map[uint64]*preq), wakeR: r, wakeW: w, changed: true}
+	p.cond.L = &p.mu
+	p.settled.L = &p.mu
+	p.wg.Add(1)
+	go p.poller()
+	return p, nil
+}
+
+// start begins r. r.Addr/Len point at memory the caller keeps pinned until
+// done (for Readv/Writev, Addr is the address of Len iovecs). fd is the
+// descriptor to use (it may differ from r.FD); if own, the pool closes fd once
+// the request has ended, before done.
+//
+// how: poolRun does the operation with one blocking system call on a worker
+// (preadv/pwritev at r.Off, fsync, fdatasync; a Nop completes with 0).
+// poolWait waits until fd is readable (reads) or writable (writes), then
+// transfers without blocking at the current position, waiting again on
+// EAGAIN. poolPoll waits for r.PollEvents and completes with the ready mask
+// limited to r.PollEvents|POLLERR|POLLHUP|POLLNVAL.
+//
+// done is the count of bytes already moved for this request: the pool moves
+// the rest (skipping that many bytes of the buffer or iovecs, and adding it to
+// the offset for poolRun). The result is the total; if the continuation fails
+// or is canceled with nothing more moved, it is done when done > 0 (a short
+// count), else the negated errno (-ECANCELED for a cancel).
+//
+// A start after close ends the request at once with -ECANCELED, on the
+// caller's goroutine (callers must not do that; it keeps the count exact).
+func (p *pool) start(r *Req, fd int, own bool, how uint8, done int64) {
+	pr := &preq{r: *r, fd: fd, own: own, how: how, moved: done}
+	if how == poolWait && !haveNowait {
+		pr.plain = true
+	}
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		p.finish(pr, canceledRes(pr))
+		return
+	}
+	p.reqs[r.Tag] = pr
+	if how == poolRun {
+		p.enqueueLocked(pr)
+	} else {
+		p.addWaitLocked(pr)
+	}
+	p.mu.Unlock()
+}
+
+// cancel stops tag's request if it has not started moving data: queued for a
+// worker, or waiting for readiness. The answer is then CancelPending and its
+// Completion follows through done, exactly once, with -ECANCELED (or the
+// bytes moved before this stage, for a continuation). A running transfer, a
+// finished request or an unknown tag gives CancelRefused.
+//
+// A request whose readiness fired and whose non-blocking transfer the poller
+// is making right now is neither: cancel waits for that call's outcome (it
+// cannot block, and the poller calls no done before publishing it), then
+// answers CancelRefused if it moved data and CancelPending if it found
+// nothing and would wait again. Without that wait, a read on a pipe that
+// another reader had just drained would be refused and then wait forever.
+func (p *pool) cancel(tag uint64) CancelAnswer {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for {
+		pr := p.reqs[tag]
+		if pr == nil {
+			return CancelRefused
+		}
+		if pr.state == psTrying {
+			p.cancelWaiters++
+			p.settled.Wait()
+			p.cancelWaiters--
+			continue
+		}
+		if !p.endLocked(pr) {
+			return CancelRefused
+		}
+		p.wakeLocked()
+		return CancelPending
+	}
+}
+
+// close ends every request still queued or waiting with -ECANCELED (through
+// done), waits for running ones, and stops the goroutines. No start may
+// follow.
+func (p *pool) close() {
+	p.mu.Lock()
+	if p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.closed = true
+	for _, pr := range p.reqs {
+		p.endLocked(pr)
+	}
+	p.idle = 0
+	p.cond.Broadcast()
+	p.wakeLocked()
+	p.mu.Unlock()
+	p.wg.Wait()
+	unix.Close(p.wakeR)
+	unix.Close(p.wakeW)
+}
+
+// endLocked moves a queued or waiting request to ended, for the poller to
+// deliver. It reports false when the request is running (or already ended).
+func (p *pool) endLocked(pr *preq) bool {
+	switch pr.state {
+	case psQueued:
+		// Left in p.queue: workers skip what is no longer queued.
+	case psWaiting:
+		p.removeWaitLocked(pr)
+	default:
+		return false
+	}
+	pr.state = psEnded
+	delete(p.reqs, pr.r.Tag)
+	p.ended = append(p.ended, pr)
+	return true
+}
+
+func canceledRes(pr *preq) int64 {
+	if pr.moved > 0 {
+		return pr.moved
+	}
+	return -int64(unix.ECANCELED)
+}
+
+// finish closes an owned descriptor and delivers the result. The request is
+// no longer in p.reqs. No lock held.
+func (p *pool) finish(pr *preq, res int64) {
+	if pr.own {
+		unix.Close(pr.fd)
+	}
+	p.onDone(Completion{Tag: pr.r.Tag, Res: res, Kind: KindDone})
+}
+
+// complete ends a running request with res.
+func (p *pool) complete(pr *preq, res int64) {
+	p.mu.Lock()
+	pr.state = psEnded
+	if p.reqs[pr.r.Tag] == pr {
+		delete(p.reqs, pr.r.Tag)
+	}
+	p.mu.Unlock()
+	p.finish(pr, res)
+}
+
+// total combines the bytes moved before this stage with this stage's result.
+func total(moved, res int64) int64 {
+	switch {
+	case res >= 0:
+		return moved + res
+	case moved > 0:
+		return moved
+	}
+	return res
+}
+
+func (p *pool) enqueueLocked(pr *preq) {
+	pr.state = psQueued
+	p.queue = append(p.queue, pr)
+	switch {
+	case p.idle > 0:
+		p.idle--
+		p.cond.Signal()
+	case p.nworkers < p.max:
+		p.nworkers++
+		p.wg.Add(1)
+		go p.worker()
+	}
+}
+
+func (p *pool) addWaitLocked(pr *preq) {
+	pr.state = psWaiting
+	pr.widx = len(p.waiting)
+	p.waiting = append(p.waiting, pr)
+	p.changed = true
+	p.wakeLocked()
+}
+
+func (p *pool) removeWaitLocked(pr *preq) {
+	last := len(p.waiting) - 1
+	moved := p.waiting[last]
+	p.waiting[pr.widx] = moved
+	moved.widx = pr.widx
+	p.waiting[last] = nil
+	p.waiting = p.waiting[:last]
+	p.changed = true
+}
+
+// wakeLocked makes the poller's poll(2) return. One byte at a time is enough:
+// the poller looks at everything once it runs.
+func (p *pool) wakeLocked() {
+	if p.wakeSent {
+		return
+	}
+	p.wakeSent = true
+	b := [1]byte{1}
+	for {
+		_, err := unix.Write(p.wakeW, b[:])
+		if err != unix.EINTR {
+			return // EAGAIN: the pipe is full, so the poller will wake anyway
+		}
+	}
+}
+
+func (p *pool) worker() {
+	defer p.wg.Done()
+	p.mu.Lock()
+	for {
+		for len(p.queue) == 0 {
+			if p.closed {
+				p.nworkers--
+				p.mu.Unlock()
+				return
+			}
+			p.idle++
+			p.cond.Wait()
+		}
+		pr := p.queue[0]
+		p.queue[0] = nil
+		p.queue = p.queue[1:]
+		if pr.state != psQueued {
+			continue // canceled while queued
+		}
+		pr.state = psRunning
+		p.mu.Unlock()
+		var res int64
+		if pr.how == poolRun {
+			res = total(pr.moved, runOp(pr))
+		} else {
+			res = total(pr.moved, transfer(pr, false))
+		}
+		p.complete(pr, res)
+		p.mu.Lock()
+	}
+}
+
+// poller waits for readiness for every waiting request, moves the data of
+// those that are ready, and delivers canceled requests.
+func (p *pool) poller() {
+	defer p.wg.Done()
+	var (
+		fds     []unix.PollFd
+		polled  []*preq // polled[i] waits on fds[i+1]; fds[0] is the wake pipe
+		ready   []*preq
+		results []int64
+		ended   []*preq
+		buf     [64]byte
+	)
+	for {
+		p.mu.Lock()
+		if p.changed {
+			p.changed = false
+			fds = append(fds[:0], unix.PollFd{Fd: int32(p.wakeR), Events: unix.POLLIN})
+			clear(polled)
+			polled = polled[:0]
+			for _, pr := range p.waiting {
+				fds = append(fds, unix.PollFd{Fd: int32(pr.fd), Events: waitEvents(pr)})
+				polled = append(polled, pr)
+			}
+		}
+		ended, p.ended = p.ended, ended[:0]
+		stop := p.closed && len(p.waiting) == 0
+		p.mu.Unlock()
+
+		for i, pr := range ended {
+			p.finish(pr, canceledRes(pr))
+			ended[i] = nil
+		}
+		if stop {
+			p.mu.Lock()
+			done := len(p.ended) == 0
+			p.mu.Unlock()
+			if done {
+				return
+			}
+			continue
+		}
+
+		for i := range fds {
+			fds[i].Revents = 0
+		}
+		if _, err := unix.Poll(fds, -1); err != nil {
+			if err != unix.EINTR {
+				// EINVAL (more descriptors than RLIMIT_NOFILE) or ENOMEM:
+				// no wait can proceed, so every one ends with the error
+				// rather than the poller spinning.
+				p.failWaits(errnoRes(err))
+			}
+			continue
+		}
+		if fds[0].Revents != 0 {
+			p.mu.Lock()
+			p.wakeSent = false
+			for {
+				n, err := unix.Read(p.wakeR, buf[:])
+				if n < len(buf) && err != unix.EINTR {
+					break
+				}
+			}
+			p.mu.Unlock()
+		}
+
+		ready = ready[:0]
+		p.mu.Lock()
+		for i, pr := range polled {
+			rev := fds[i+1].Revents
+			if rev == 0 || pr.state != psWaiting {
+				continue
+			}
+			if pr.how == poolPoll {
+				mask := uint32(uint16(rev)) & (pr.r.PollEvents | unix.POLLERR | unix.POLLHUP | unix.POLLNVAL)
+				if mask == 0 {
+					continue
+				}
+				pr.r.PollEvents = mask // the result, from here on
+			}
+			p.removeWaitLocked(pr)
+			if pr.plain {
+				p.enqueueLocked(pr)
+				continue
+			}
+			pr.state = psTrying
+			ready = append(ready, pr)
+		}
+		p.mu.Unlock()
+		if len(ready) == 0 {
+			continue
+		}
+
+		// Every transfer of the batch first, then their outcomes at once,
+		// and only then any done: a cancel waiting for a psTrying request
+		// (cancel) must never wait behind a done callback, which may need
+		// a lock that cancel's caller holds.
+		results = results[:0]
+		for _, pr := range ready {
+			if pr.how == poolPoll {
+				results = append(results, int64(pr.r.PollEvents))
+			} else {
+				results = append(results, transfer(pr, true))
+			}
+		}
+		p.mu.Lock()
+		for i, pr := range ready {
+			res := results[i]
+			switch {
+			case pr.how != poolPoll && (res == -int64(unix.EAGAIN) || res == -int64(unix.EOPNOTSUPP)) && p.closed:
+				results[i] = canceledRes(pr)
+			case pr.how != poolPoll && res == -int64(unix.EAGAIN):
+				// Nothing there after all (another reader took it): wait again.
+				p.addWaitLocked(pr)
+				ready[i] = nil
+				continue
+			case pr.how != poolPoll && res == -int64(unix.EOPNOTSUPP):
+				// The file refuses RWF_NOWAIT (a tty, an eventfd write):
+				// from now on a worker transfers plainly after readiness.
+				pr.plain = true
+				p.enqueueLocked(pr)
+				ready[i] = nil
+				continue
+			case pr.how != poolPoll:
+				results[i] = total(pr.moved, res)
+			}
+			pr.state = psEnded
+			if p.reqs[pr.r.Tag] == pr {
+				delete(p.reqs, pr.r.Tag)
+			}
+		}
+		if p.cancelWaiters > 0 {
+			p.settled.Broadcast()
+		}
+		p.mu.Unlock()
+		for i, pr := range ready {
+			if pr != nil {
+				ready[i] = nil
+				p.finish(pr, results[i])
+			}
+		}
+	}
+}
+
+// failWaits ends every waiting request with res.
+func (p *pool) failWaits(res int64) {
+	p.mu.Lock()
+	failed := make([]*preq, len(p.waiting))
+	copy(failed, p.waiting)
+	for _, pr := range failed {
+		p.removeWaitLocked(pr)
+		pr.state = psEnded
+		delete(p.reqs, pr.r.Tag)
+	}
+	p.mu.Unlock()
+	for _, pr := range failed {
+		p.finish(pr, total(pr.moved, res))
+	}
+}
+
+func errnoRes(err error) int64 {
+	if e, ok := err.(unix.Errno); ok {
+		return -int64(e)
+	}
+	return -int64(unix.EIO)
+}
+
+// pollNow is poll(2) on fd for events without waiting: the ready mask,
+// limited to events|POLLERR|POLLHUP|POLLNVAL, or 0.
+func pollNow(fd int, events uint32) uint32 {
+	fds := []unix.PollFd{{Fd: int32(fd), Events: int16(uint16(events))}}
+	for {
+		n, err := unix.Poll(fds, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil || n == 0 {
+			return 0
+		}
+		return uint32(uint16(fds[0].Revents)) & (events | unix.POLLERR | unix.POLLHUP | unix.POLLNVAL)
+	}
+}
+
+func waitEvents(pr *preq) int16 {
+	switch {
+	case pr.how == poolPoll:
+		return int16(uint16(pr.r.PollEvents))
+	case isWrite(pr.r.Op):
+		return unix.POLLOUT
+	}
+	return unix.POLLIN
+}
+
+func isWrite(op uint8) bool { return op == OpWrite || op == OpWritev }
+
+// runOp is poolRun's one blocking system call, at r.Off+moved, skipping the
+// bytes already moved. It returns the count or a negated errno.
+func runOp(pr *preq) int64 {
+	r := &pr.r
+	switch r.Op {
+	case OpNop:
+		return 0
+	case OpFsync:
+		return retryErr(func() error { return unix.Fsync(pr.fd) })
+	case OpFdsync:
+		return retryErr(func() error { return fdatasync(pr.fd) })
+	case OpRead, OpWrite, OpReadv, OpWritev:
+		b := pr.bufs()
+		return rwAt(isWrite(r.Op), pr.fd, &b, r.Off+pr.moved)
+	}
+	return -int64(unix.EINVAL)
+}
+
+// transfer moves data at the current position, skipping the bytes already
+// moved: with RWF_NOWAIT (nowait) on the poller, or plainly on a worker.
+func transfer(pr *preq, nowait bool) int64 {
+	b := pr.bufs()
+	return rwCur(isWrite(pr.r.Op), pr.fd, &b, nowait)
+}
+
+func retryErr(f func() error) int64 {
+	for {
+		err := f()
+		if err == nil {
+			return 0
+		}
+		if err != unix.EINTR {
+			return errnoRes(err)
+		}
+	}
+}
+
+// iovec is struct iovec with the base as an integer: every address here is
+// memory the caller keeps pinned, which Req already holds as an integer.
+type iovec struct{ base, len uintptr }
+
+// bufs is a request's memory as the iovec array a system call takes: the
+// caller's own array (addr, n) when it can be passed as it is, else one
+// built here (own).
+type bufs struct {
+	own  []iovec
+	addr uint64
+	n    uint32
+}
+
+// bufs is the request's buffer without the bytes already moved.
+func (pr *preq) bufs() bufs { return reqBufs(&pr.r, pr.moved) }
+
+// reqBufs is r's buffer without its first skip bytes.
+func reqBufs(r *Req, skip int64) bufs {
+	if r.Op == OpRead || r.Op == OpWrite {
+		n := uint64(r.Len)
+		if skip > 0 {
+			n -= min(uint64(skip), n)
+		}
+		return bufs{own: []iovec{{uintptr(r.Addr + uint64(r.Len) - n), uintptr(n)}}}
+	}
+	if skip <= 0 {
+		return bufs{addr: r.Addr, n: r.Len}
+	}
+	iov := readIovecs(r.Addr, r.Len)
+	for len(iov) > 0 && skip > 0 {
+		if uint64(skip) < uint64(iov[0].len) {
+			iov[0].base += uintptr(skip)
+			iov[0].len -= uintptr(skip)
+			break
+		}
+		skip -= int64(iov[0].len)
+		iov = iov[1:]
+	}
+	return bufs{own: iov}
+}
