@@ -427,6 +427,10 @@ func (c *Context) drainReady() {
 			return
 		}
 		c.passWaiters++
+		// Bump seq before looking at kwait: a reaper about to block checks
+		// seq after setting kwait, so either it sees the bump and does not
+		// block, or we see kwait and wake it.
+		c.seq.Add(1)
 		if c.kwait.Load() != 0 {
 			c.beMu.RLock()
 			c.be.Wake()

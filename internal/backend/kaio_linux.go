@@ -70,7 +70,8 @@ type kstate struct {
 	req      Req
 	phase    uint8
 	canceled bool
-	fresh    bool // submitted by the Submit call now running
+	fresh    bool  // submitted by the Submit call now running
+	failRes  int64 // phFail: the result its event is replaced with
 }
 
 const (
@@ -79,6 +80,7 @@ const (
 	phDirect                // a file read/write/fsync in the kernel: cannot be canceled
 	phUserPoll              // an OpPoll
 	phPool                  // handed to the pool: its completion comes from there
+	phFail                  // its stage could not start (no descriptor left): ends with failRes
 )
 
 func newKaio(slots int) (*kaio, error) {
@@ -282,11 +284,16 @@ func (k *kaio) scanSubmitted(tail0 uint32) {
 		if s.canceled {
 			continue // Cancel ran meanwhile (it cannot: mu); the reaper ends it
 		}
-		if k.stage.divert(&s.req, 0, moved) == 0 {
+		if res := k.stage.divert(&s.req, 0, moved); res == 0 {
 			s.phase = phPool
+		} else {
+			// The file cannot be held (EMFILE): end the request with that,
+			// or with the bytes it moved, rather than go on by number.
+			s.phase, s.failRes = phFail, res
+			if moved > 0 {
+				s.failRes = moved
+			}
 		}
-		// else: the reaper sees the event and ends the request with it
-		// (moved bytes, or -EAGAIN turned into a plain resubmission).
 	}
 }
 
@@ -398,6 +405,8 @@ func (k *kaio) event(ev *abi.IOEvent, c *Completion) bool {
 	switch s.phase {
 	case phPool:
 		return false // the pool finishes it; this was its first attempt
+	case phFail:
+		c.Res = s.failRes
 	case phUserPoll:
 		// A poll that io_cancel stopped completes with res 0.
 		if ev.Res == 0 && s.canceled {
