@@ -61,7 +61,6 @@ const TagBits = 61
 const (
 	tagWake   = 1 << 63 // the backend's own wake-up request
 	tagCancel = 1 << 62 // io_uring: the ASYNC_CANCEL that targets the tag in the low bits
-	tagPoll   = 1 << 61 // the readiness poll in front of a read or write on a pollable file
 	tagMask   = 1<<TagBits - 1
 )
 

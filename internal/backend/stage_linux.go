@@ -175,3 +175,20 @@ func (g *stager) close() {
 		p.close()
 	}
 }
+
+// reqBytes is how many bytes r asks to move: Len for a plain read or write,
+// the sum of the iovec lengths for a vectored one. Only short transfers ask,
+// so the copy readIovecs makes costs nothing that matters.
+func reqBytes(r *Req) int64 {
+	switch r.Op {
+	case OpRead, OpWrite:
+		return int64(r.Len)
+	case OpReadv, OpWritev:
+		var n int64
+		for _, v := range readIovecs(r.Addr, r.Len) {
+			n += int64(v.len)
+		}
+		return n
+	}
+	return 0
+}

@@ -114,20 +114,3 @@ func rw1(write bool, fd int32, addr uint64, n uint32, flags int) int64 {
 	}
 	return int64(r)
 }
-
-// reqBytes is how many bytes r asks to move: Len for a plain read or write,
-// the sum of the iovec lengths for a vectored one. Only short transfers ask,
-// so the copy readIovecs makes costs nothing that matters.
-func reqBytes(r *Req) int64 {
-	switch r.Op {
-	case OpRead, OpWrite:
-		return int64(r.Len)
-	case OpReadv, OpWritev:
-		var n int64
-		for _, v := range readIovecs(r.Addr, r.Len) {
-			n += int64(v.len)
-		}
-		return n
-	}
-	return 0
-}

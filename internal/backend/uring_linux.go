@@ -17,16 +17,22 @@ import (
 //
 // What it hides from package aio:
 //   - A read or write on a pollable file opened O_NONBLOCK (os.Pipe's files, for
-//     one) ends at once with -EAGAIN on io_uring, where classic AIO's poll-first
-//     path would wait. On -EAGAIN from such a file the backend arms
-//     IORING_OP_POLL_ADD (tag|tagPoll) and reissues the transfer when it fires,
-//     so both backends wait for data and both can cancel the wait.
+//     one) ends at once with -EAGAIN on io_uring, where classic AIO's path
+//     waits; so does a buffered read of uncached data from a regular file
+//     opened O_NONBLOCK. Such results are posted while io_uring_enter submits,
+//     so Submit looks at the part of the CQ ring its own enter filled
+//     (scanSubmitted) and hands each such request to the pool (stage_linux.go)
+//     on a duplicate of its descriptor: it waits for readiness there
+//     (cancelably) or finishes as one blocking call, bound to the file the
+//     caller named, and progresses with nobody reaping.
 //   - io_uring ties a request to the thread that submitted it and cancels it
 //     with -ECANCELED when that thread exits (io_uring_cancel_generic on task
 //     exit). A Go thread exits when a goroutine that locked it returns without
 //     unlocking. A -ECANCELED the backend did not ask for is therefore such an
-//     exit, and the request is submitted again, from the reaping thread; nothing
-//     had moved (a canceled request moved no data).
+//     exit, and the request is submitted again, from the reaping thread, as
+//     often as that happens; nothing had moved (a canceled request moved no
+//     data). That resubmission goes by number: the one stage that cannot be
+//     bound to the file (docs/contract.md says so).
 type uring struct {
 	fd       int
 	m        *uringMaps
@@ -40,6 +46,8 @@ type uring struct {
 
 	wakePending atomic.Bool
 
+	stage stager // requests the pool finishes
+
 	// Used only by the reaper (one goroutine at a time).
 	cqHead  uint32
 	waitArg abi.GeteventsArg
@@ -48,9 +56,10 @@ type uring struct {
 
 type ustate struct {
 	req      Req
-	canceled bool   // Cancel was asked for this tag
-	polling  bool   // the readiness poll (tag|tagPoll) is in flight
-	id       fileID // the file a request waiting for readiness is on
+	canceled bool  // Cancel was asked for this tag
+	fresh    bool  // submitted by the Submit call now running
+	pooled   bool  // handed to the pool: its completion comes from there
+	failRes  int64 // when not 0: its stage could not start; the result that ends it
 }
 
 // uringOps are the opcodes the library needs; IORING_REGISTER_PROBE must report
@@ -96,6 +105,7 @@ func newUring(slots int) (*uring, error) {
 		return nil, setupErr("io_uring_setup", err)
 	}
 	u := &uring{fd: fd, features: p.Features, st: make([]ustate, slots)}
+	u.stage.wake = u.Wake
 	fail := func(err error) (*uring, error) {
 		if u.m != nil {
 			u.m.unmap()
@@ -224,6 +234,13 @@ func (u *uring) Submit(reqs []Req, _ []Completion) (int, int, error) {
 	u.sqMu.Lock()
 	defer u.sqMu.Unlock()
 	taken := 0
+	cqTail0 := u.m.cqTail.Load()
+	defer func() {
+		u.scanSubmitted(cqTail0)
+		for i := range reqs {
+			u.st[uint32(reqs[i].Tag)].fresh = false
+		}
+	}()
 	for i := range reqs {
 		if u.sqTail-u.m.sqHead.Load() >= u.m.sqEntries {
 			n, err := u.flush()
@@ -233,12 +250,42 @@ func (u *uring) Submit(reqs []Req, _ []Completion) (int, int, error) {
 		}
 		r := &reqs[i]
 		s := &u.st[uint32(r.Tag)]
-		s.req, s.canceled, s.polling = *r, false, false
+		*s = ustate{req: *r, fresh: true}
 		e := u.next()
 		prep(e, r, r.Tag)
 	}
 	n, err := u.flush()
 	return taken + n, 0, err
+}
+
+// scanSubmitted looks at the CQEs posted while this Submit ran (CQ positions
+// cqTail0 up to the tail now) for requests of this Submit that ended -EAGAIN:
+// a transfer on a file opened O_NONBLOCK that would have to wait. Each goes to
+// the pool while the caller's fd certainly names the caller's file; the
+// reaper will skip its CQE (pooled, or failRes when the file could not be
+// held).
+//
+// The scan reads ring memory without consuming it, so it sees these CQEs even
+// if the reaper has drained them already (it handles them under sqMu, which
+// Submit holds). They cannot have been overwritten: the CQ ring holds every
+// completion that can be outstanding, and none is submitted while sqMu is
+// held. With sqMu held.
+func (u *uring) scanSubmitted(cqTail0 uint32) {
+	for pos, end := cqTail0, u.m.cqTail.Load(); pos != end; pos++ {
+		cqe := u.m.cqes[pos&u.m.cqMask]
+		if cqe.Res != -int32(unix.EAGAIN) || cqe.UserData&^tagMask != 0 {
+			continue
+		}
+		s := &u.st[uint32(cqe.UserData)]
+		if s.req.Tag != cqe.UserData || !s.fresh || !s.req.isTransfer() || s.pooled || s.failRes != 0 {
+			continue
+		}
+		if res := u.stage.divert(&s.req, 0, 0); res != 0 {
+			s.failRes = res
+		} else {
+			s.pooled = true
+		}
+	}
 }
 
 // next returns the next SQE, zeroed; the caller made sure there is room.
@@ -262,47 +309,36 @@ func (u *uring) resubmit(s *ustate) error {
 	return err
 }
 
-// armPoll arms the readiness poll in front of s's transfer. With sqMu held.
-func (u *uring) armPoll(s *ustate) error {
-	e, err := u.sqe()
-	if err != nil {
-		return err
-	}
-	e.Opcode = abi.IORING_OP_POLL_ADD
-	e.Fd = s.req.FD
-	e.UserData = s.req.Tag | tagPoll
-	e.OpFlags = unix.POLLIN
-	if s.req.Op == OpWrite || s.req.Op == OpWritev {
-		e.OpFlags = unix.POLLOUT
-	}
-	s.polling = true
-	_, err = u.flush()
-	return err
-}
-
 func (u *uring) Reap(cs []Completion, wait int, timeout time.Duration) (int, error) {
 	var deadline time.Time
 	if wait > 0 && timeout >= 0 {
 		deadline = time.Now().Add(timeout)
 	}
 	for {
-		n, woke := u.drain(cs)
+		n := u.stage.take(cs)
+		m, woke := u.drain(cs[n:])
+		n += m
 		if n > 0 || woke || wait <= 0 || len(cs) == 0 {
 			return n, nil
 		}
 		minc := uint32(min(wait, len(cs), int(u.m.cqEntries)))
+		if !u.stage.block() {
+			continue
+		}
 		var err error
 		if timeout < 0 {
 			_, err = uringEnter(u.fd, 0, minc, abi.IORING_ENTER_GETEVENTS)
 		} else {
 			rem := time.Until(deadline)
 			if rem <= 0 {
+				u.stage.unblock()
 				n, _ := u.drain(cs)
 				return n, nil
 			}
 			u.waitTS = unix.NsecToTimespec(int64(rem))
 			_, err = uringEnterArg(u.fd, minc, abi.IORING_ENTER_GETEVENTS, &u.waitArg, &u.waitTS)
 		}
+		u.stage.unblock()
 		switch err {
 		case nil, unix.EINTR, unix.ETIME, unix.EAGAIN, unix.EBUSY:
 		default:
@@ -328,10 +364,6 @@ func (u *uring) drain(cs []Completion) (n int, woke bool) {
 		case ud&tagCancel != 0:
 			cs[n] = Completion{Tag: ud & tagMask, Res: res, Kind: KindCancel}
 			n++
-		case ud&tagPoll != 0:
-			if u.afterPoll(ud&^tagPoll, res, &cs[n]) {
-				n++
-			}
 		case res == -int64(unix.EAGAIN) || res == -int64(unix.ECANCELED):
 			if u.retry(ud, res, &cs[n]) {
 				n++
@@ -346,79 +378,50 @@ func (u *uring) drain(cs []Completion) (n int, woke bool) {
 	return n, woke
 }
 
-// afterPoll handles the readiness poll in front of a transfer: reissue the
-// transfer, or end the request. It reports whether c was filled.
-func (u *uring) afterPoll(tag uint64, res int64, c *Completion) bool {
-	u.sqMu.Lock()
-	defer u.sqMu.Unlock()
-	s := &u.st[uint32(tag)]
-	if s.req.Tag != tag || !s.polling {
-		return false // stale
-	}
-	s.polling = false
-	switch {
-	case s.canceled:
-		res = -int64(unix.ECANCELED)
-	case res == -int64(unix.ECANCELED):
-		// The thread that armed the poll exited; arm it again. (Nothing
-		// else cancels a request we did not cancel: close(2) does not, and
-		// the ring lives as long as we do. So this cannot loop unless
-		// every thread that reaps exits, and each exit is progress.)
-		if err := u.armPoll(s); err == nil {
-			return false
-		} else {
-			res = errRes(err)
-		}
-	case res >= 0 && !sameFile(s.req.FD, s.id):
-		// Closed by the caller while the request waited: it must not touch
-		// whatever file has that number now.
-		res = -int64(unix.EBADF)
-	case res >= 0:
-		if err := u.resubmit(s); err == nil {
-			return false
-		} else {
-			res = errRes(err)
-		}
-	}
-	*c = Completion{Tag: tag, Res: res}
-	return true
-}
-
-// retry handles -EAGAIN (a pollable file opened O_NONBLOCK: wait for readiness)
-// and -ECANCELED (ours, or the submitting thread's exit). It reports whether c
-// was filled.
+// retry handles a CQE with -EAGAIN or -ECANCELED. It reports whether c was
+// filled (the request ended).
+//   - The request went to the pool at Submit (pooled): this CQE was its
+//     first attempt; the pool delivers its completion.
+//   - Its stage could not start (failRes): it ends with that.
+//   - Canceled by us: it ends -ECANCELED (an -EAGAIN transfer moved nothing).
+//   - -EAGAIN seen only now (not during its Submit: rare, since io_uring
+//     answers O_NONBLOCK files inline): to the pool by number.
+//   - -ECANCELED we did not ask for: the submitting thread exited before the
+//     request ended. Nothing moved; submit it again, from this thread, however
+//     many times that happens. (Nothing else cancels a request we did not
+//     cancel: close(2) does not, and the ring lives as long as we do. So this
+//     cannot loop unless every thread that reaps exits, and each exit is
+//     progress.)
 func (u *uring) retry(tag uint64, res int64, c *Completion) bool {
 	*c = Completion{Tag: tag, Res: res}
 	u.sqMu.Lock()
 	defer u.sqMu.Unlock()
 	s := &u.st[uint32(tag)]
-	if s.req.Tag != tag {
+	switch {
+	case s.req.Tag != tag:
 		return true
-	}
-	if s.canceled {
+	case s.pooled:
+		return false
+	case s.failRes != 0:
+		c.Res = s.failRes
+		return true
+	case s.canceled:
 		if res == -int64(unix.EAGAIN) && s.req.isTransfer() {
 			c.Res = -int64(unix.ECANCELED)
 		}
 		return true
-	}
-	var err error
-	switch {
 	case res == -int64(unix.EAGAIN):
-		if !s.req.isTransfer() || !pollable(s.req.FD) {
+		if !s.req.isTransfer() {
 			return true
 		}
-		// Remember the file: the transfer is reissued by number once the
-		// poll fires, and the caller may have closed it (and reused the
-		// number) meanwhile. See afterPoll.
-		s.id, _ = identify(s.req.FD)
-		err = u.armPoll(s)
-	default:
-		// -ECANCELED we did not ask for: the submitting thread exited
-		// before the request ended. Nothing moved; submit it again, from
-		// this thread, however many times that happens.
-		err = u.resubmit(s)
+		if r := u.stage.divert(&s.req, 0, 0); r != 0 {
+			c.Res = r
+			return true
+		}
+		s.pooled = true
+		return false
 	}
-	if err != nil {
+	if err := u.resubmit(s); err != nil {
 		c.Res = errRes(err)
 		return true
 	}
@@ -427,25 +430,27 @@ func (u *uring) retry(tag uint64, res int64, c *Completion) bool {
 
 func (r *Req) isTransfer() bool { return r.Op >= OpRead && r.Op <= OpWritev }
 
-func (u *uring) cancelLocked(tag uint64) (sent bool, err error) {
+// cancelLocked cancels tag: a request the pool has is canceled there and
+// answered at once (pooled); otherwise an ASYNC_CANCEL is queued and sent is
+// true. With sqMu held.
+func (u *uring) cancelLocked(tag uint64) (ans CancelAnswer, sent bool, err error) {
 	s := &u.st[uint32(tag)]
 	if s.req.Tag != tag {
-		return false, nil
+		return CancelRefused, false, nil
+	}
+	if s.pooled {
+		return u.stage.cancel(tag), false, nil
 	}
 	s.canceled = true
-	target := tag
-	if s.polling {
-		target |= tagPoll
-	}
 	e, err := u.sqe()
 	if err != nil {
-		return false, err
+		return CancelRefused, false, err
 	}
 	e.Opcode = abi.IORING_OP_ASYNC_CANCEL
 	e.Fd = -1
-	e.Addr = target
+	e.Addr = tag
 	e.UserData = tag | tagCancel
-	return true, nil
+	return CancelAsync, true, nil
 }
 
 // Cancel submits IORING_OP_ASYNC_CANCEL keyed by the target's user_data; the
@@ -453,9 +458,9 @@ func (u *uring) cancelLocked(tag uint64) (sent bool, err error) {
 func (u *uring) Cancel(tag uint64) (CancelAnswer, error) {
 	u.sqMu.Lock()
 	defer u.sqMu.Unlock()
-	sent, err := u.cancelLocked(tag)
+	ans, sent, err := u.cancelLocked(tag)
 	if err != nil || !sent {
-		return CancelRefused, err
+		return ans, err
 	}
 	if _, err := u.flush(); err != nil {
 		return CancelRefused, err
@@ -473,19 +478,20 @@ func (u *uring) CancelMany(tags []uint64, answers []CancelAnswer) error {
 	// sent[k] is the index in tags of the k-th ASYNC_CANCEL queued.
 	var sent []int
 	for i, t := range tags {
-		answers[i] = CancelRefused
-		ok, err := u.cancelLocked(t)
+		ans, ok, err := u.cancelLocked(t)
+		answers[i] = ans
 		if err != nil {
 			// sqe's flush failed (the ring is unusable): which cancels went
 			// in is unknown, so nobody waits for an answer; an answer that
 			// does come finds no cancel waiting and is ignored.
 			for j := range answers {
-				answers[j] = CancelRefused
+				if answers[j] == CancelAsync {
+					answers[j] = CancelRefused
+				}
 			}
 			return err
 		}
 		if ok {
-			answers[i] = CancelAsync
 			sent = append(sent, i)
 		}
 	}
@@ -522,6 +528,7 @@ func (u *uring) Wake() {
 }
 
 func (u *uring) Close() error {
+	u.stage.close()
 	u.m.unmap()
 	return unix.Close(u.fd)
 }
