@@ -105,6 +105,17 @@ type Options struct {
 	// kernel.io_uring_disabled or seccomp) or "kaio" (classic kernel AIO:
 	// io_setup(2) and friends; fs.aio-max-nr must leave room for the context).
 	Backend string
+
+	// NoInline turns off File's first try on the caller's goroutine. By
+	// default File.ReadAt and WriteAt (not O_DIRECT files) first try the
+	// transfer with preadv2(2)/pwritev2(2) and RWF_NOWAIT (Linux 4.14): data
+	// in the page cache is then copied at the cost of pread(2), with nothing
+	// to submit, reap or cancel (Stats.Inline counts these), and only what
+	// would wait — uncached data, a buffered write the filesystem will not
+	// do without waiting — becomes a request of the backend. A file that
+	// refuses RWF_NOWAIT is remembered and not tried again. The raw Submit
+	// and Do paths never do this.
+	NoInline bool
 }
 
 // Probe is what backend selection learned about one backend.

@@ -401,6 +401,7 @@ func (c *Context) destroy() error {
 		return errDestroyTwice
 	}
 	c.closing = true
+	c.shut.Store(true)
 	c.notifyLocked() // GetEvents waiters return EINVAL; a blocked reaper wakes
 	c.mu.Unlock()
 

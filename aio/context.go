@@ -3,6 +3,7 @@ package aio
 import (
 	"context"
 	"io"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -171,11 +172,18 @@ func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) 
 	if off < 0 {
 		return 0, &CallError{Call: op.String() + "At", Errno: unix.EINVAL, Reason: "negative offset"}
 	}
-	var cb IOCB
+	// The IOCB outlives this frame in a slot while the request runs, so it
+	// would escape to the heap; a pooled one costs no allocation. It is idle
+	// again when Do returns.
+	cb := iocbs.Get().(*IOCB)
+	defer func() {
+		cb.Buf = nil
+		iocbs.Put(cb)
+	}()
 	done := 0
 	for {
 		cb.Op, cb.FD, cb.Buf, cb.Offset = op, fd, p[done:min(len(p), done+MaxRW)], off+int64(done)
-		ev, err := c.Do(ctx, &cb)
+		ev, err := c.Do(ctx, cb)
 		if err != nil {
 			return done, err
 		}
@@ -191,3 +199,6 @@ func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) 
 		}
 	}
 }
+
+// iocbs holds the IOCBs of ReadAt and WriteAt between calls.
+var iocbs = sync.Pool{New: func() any { return new(IOCB) }}

@@ -81,9 +81,11 @@ const (
 // Context is one AIO context: an io_uring instance or an aio_context_t, and the
 // library's bookkeeping around it. All methods are safe for concurrent use.
 type Context struct {
-	be     backend.Backend
-	probes []Probe
-	max    int
+	be       backend.Backend
+	probes   []Probe
+	max      int
+	noInline bool        // Options.NoInline
+	shut     atomic.Bool // closing, readable without mu (File's inline path)
 
 	reapMu sync.Mutex   // the reaper role
 	subMu  sync.Mutex   // Submit's scratch and order
@@ -132,15 +134,16 @@ func newContext(maxEvents int, opts Options) (*Context, error) {
 	}
 	b := min(maxEvents, maxSubmitBatch)
 	c := &Context{
-		be:     be,
-		probes: probes,
-		max:    maxEvents,
-		reqs:   make([]backend.Req, b),
-		inl:    make([]backend.Completion, b),
-		comps:  make([]backend.Completion, min(maxEvents*2+1, 1024)),
-		slots:  make([]slot, maxEvents),
-		free:   make([]int32, maxEvents),
-		ready:  evQueue{buf: make([]Event, maxEvents)},
+		be:       be,
+		probes:   probes,
+		max:      maxEvents,
+		noInline: opts.NoInline,
+		reqs:     make([]backend.Req, b),
+		inl:      make([]backend.Completion, b),
+		comps:    make([]backend.Completion, min(maxEvents*2+1, 1024)),
+		slots:    make([]slot, maxEvents),
+		free:     make([]int32, maxEvents),
+		ready:    evQueue{buf: make([]Event, maxEvents)},
 	}
 	for i := range c.free {
 		c.free[i] = int32(maxEvents - 1 - i)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -39,7 +41,15 @@ type File struct {
 	rc     syscall.RawConn
 	rcErr  error
 	append bool
+	// inline holds inlineRead and inlineWrite while trying the transfer on
+	// the caller's goroutine first is still worth it for this file.
+	inline atomic.Uint32
 }
+
+const (
+	inlineRead uint32 = 1 << iota
+	inlineWrite
+)
 
 // Compile-time checks that File implements the interfaces it promises.
 var (
@@ -67,6 +77,11 @@ func NewFile(c *Context, f *os.File) *File {
 		_ = af.rc.Control(func(fd uintptr) {
 			fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
 			af.append = err == nil && fl&unix.O_APPEND != 0
+			// O_DIRECT I/O would wait for the device inside the inline
+			// call, holding an OS thread per goroutine: never inline there.
+			if err == nil && fl&unix.O_DIRECT == 0 && !c.noInline {
+				af.inline.Store(inlineRead | inlineWrite)
+			}
 		})
 	}
 	return af
@@ -126,12 +141,16 @@ func (f *File) rw(ctx context.Context, op Op, p []byte, off int64) (n int, err e
 	if f.rcErr != nil {
 		return 0, f.pathErr(op, f.rcErr)
 	}
-	ran := false
-	_ = f.rc.Control(func(fd uintptr) {
-		ran = true
-		n, err = f.c.rwAt(ctx, op, int(fd), p, off)
-		// The request has ended; the descriptor was held open until now.
-	})
+	// The call's state lives in a pooled fileCall whose method value is bound
+	// once: a closure handed to RawConn.Control would escape to the heap on
+	// every call.
+	fc := fileCalls.Get().(*fileCall)
+	fc.f, fc.ctx, fc.op, fc.p, fc.off = f, ctx, op, p, off
+	_ = f.rc.Control(fc.fn)
+	ran := fc.ran
+	n, err = fc.n, fc.err
+	*fc = fileCall{fn: fc.fn}
+	fileCalls.Put(fc)
 	if !ran {
 		// Control refuses only a file that is closed or being closed (its error,
 		// internal/poll's "use of closed file", is not exported).
@@ -141,6 +160,76 @@ func (f *File) rw(ctx context.Context, op Op, p []byte, off int64) (n int, err e
 		err = f.pathErr(op, err)
 	}
 	return n, err
+}
+
+// fileCall is one File call, run by RawConn.Control while the descriptor is
+// held open.
+type fileCall struct {
+	f   *File
+	ctx context.Context
+	op  Op
+	p   []byte
+	off int64
+	n   int
+	err error
+	ran bool
+	fn  func(fd uintptr) // fc.run, bound once
+}
+
+var fileCalls = sync.Pool{New: func() any {
+	fc := new(fileCall)
+	fc.fn = fc.run
+	return fc
+}}
+
+func (fc *fileCall) run(fd uintptr) {
+	fc.ran = true
+	fc.n, fc.err = fc.f.transfer(fc.ctx, fc.op, int(fd), fc.p, fc.off)
+	// The request has ended; the descriptor was held open until now.
+}
+
+// transfer moves p at off on fd: first on the caller's goroutine when that is
+// worth trying (see Options.NoInline), then, for whatever is left, through
+// the Context.
+func (f *File) transfer(ctx context.Context, op Op, fd int, p []byte, off int64) (int, error) {
+	done := 0
+	if bit := inlineBit(op); f.inline.Load()&bit != 0 && len(p) > 0 && off >= 0 && ctx.Err() == nil && !f.c.shut.Load() {
+		m, errno := inlineRW(op == OpWrite, fd, p[:min(len(p), MaxRW)], off)
+		switch errno {
+		case 0:
+			f.c.nInline.Add(1)
+			if m == 0 && op == OpRead {
+				return 0, io.EOF
+			}
+			if done = m; done == len(p) {
+				return done, nil
+			}
+			// A short count stops at the first page that would wait: the
+			// rest goes through the backend.
+		case unix.EAGAIN:
+			// Uncached data: the backend waits for it. A buffered write
+			// refused under RWF_NOWAIT (ext4 refuses every one) is not tried
+			// inline again on this file.
+			if op == OpWrite {
+				f.inline.And(^bit)
+			}
+		case unix.EOPNOTSUPP, unix.ESPIPE, unix.ENOSYS:
+			f.inline.And(^bit) // never worth it on this file
+		default:
+			// The file's own answer (EBADF, EISDIR, EINVAL, ...): what the
+			// backend's request would have ended with.
+			return 0, &RequestError{Op: op, Errno: errno}
+		}
+	}
+	n, err := f.c.rwAt(ctx, op, fd, p[done:], off+int64(done))
+	return done + n, err
+}
+
+func inlineBit(op Op) uint32 {
+	if op == OpWrite {
+		return inlineWrite
+	}
+	return inlineRead
 }
 
 func (f *File) pathErr(op Op, err error) error {

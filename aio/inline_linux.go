@@ -1,0 +1,38 @@
+package aio
+
+import (
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+)
+
+// inlineRW moves p at off on the calling goroutine without waiting:
+// preadv2(2)/pwritev2(2) with RWF_NOWAIT. Data in the page cache is copied at
+// the cost of pread(2); anything that would wait (uncached data, a lock, a
+// buffered write ext4 will not do under RWF_NOWAIT) comes back EAGAIN having
+// moved nothing, or as a short count that stops at the first page that would
+// wait. A file without an offset (pipe, socket) answers ESPIPE; one that
+// cannot honour RWF_NOWAIT, EOPNOTSUPP.
+//
+// p is passed to the kernel only for the duration of the call: the iovec and
+// the slice stay alive and in place for it (the conversion sits in the call
+// expression).
+func inlineRW(write bool, fd int, p []byte, off int64) (int, unix.Errno) {
+	nr := uintptr(unix.SYS_PREADV2)
+	if write {
+		nr = unix.SYS_PWRITEV2
+	}
+	var iov unix.Iovec
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+	}
+	for {
+		n, _, e := unix.Syscall6(nr, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1,
+			uintptr(off), uintptr(off>>32), unix.RWF_NOWAIT)
+		if e == unix.EINTR {
+			continue
+		}
+		return int(n), e
+	}
+}

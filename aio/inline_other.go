@@ -1,0 +1,11 @@
+//go:build !linux
+
+package aio
+
+import "syscall"
+
+// inlineRW: preadv2/pwritev2 with RWF_NOWAIT exist only on Linux; elsewhere
+// every request goes through the backend (ENOSYS turns the try off).
+func inlineRW(write bool, fd int, p []byte, off int64) (int, syscall.Errno) {
+	return 0, syscall.ENOSYS
+}

@@ -1,0 +1,92 @@
+//go:build linux
+
+package aio_test
+
+import (
+	"context"
+	"fmt"
+	"runtime"
+	"sync/atomic"
+	"testing"
+
+	"github.com/uringaio/uringaio/aio"
+)
+
+// The path storage engines take: many goroutines, each one blocking ReadAt at
+// a time. Every sub-benchmark of one size runs in the same process, one after
+// the other, with os.File.ReadAt (one pread(2) per call) as the baseline:
+// read the ratios, not the absolute figures, and interleave runs (-count 6,
+// benchstat) on a noisy machine.
+//
+//	go test -run '^$' -bench Parallel -benchmem ./aio
+//
+// g is the number of goroutines (SetParallelism × GOMAXPROCS). allocs/op
+// must be 0 for every library row.
+func BenchmarkParallelReadAt(b *testing.B) {
+	f := benchFile(b)
+	const size = 64 << 20
+	warm := make([]byte, 1<<20)
+	for off := int64(0); off < size; off += int64(len(warm)) {
+		if _, err := f.ReadAt(warm, off); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, par := range []int{1, 16, 128} {
+		g := par * runtime.GOMAXPROCS(0)
+		b.Run(fmt.Sprintf("g=%d/os", g), func(b *testing.B) {
+			runParallelReads(b, par, size, func(p []byte, off int64) error {
+				_, err := f.ReadAt(p, off)
+				return err
+			})
+		})
+		for _, be := range []string{"uring", "kaio", "threads"} {
+			c, err := aio.SetupWithOptions(256, aio.Options{Backend: be})
+			if err != nil {
+				b.Logf("%s cannot start here: %v", be, err)
+				continue
+			}
+			af := aio.NewFile(c, f)
+			b.Run(fmt.Sprintf("g=%d/file/%s", g, be), func(b *testing.B) {
+				runParallelReads(b, par, size, func(p []byte, off int64) error {
+					_, err := af.ReadAt(p, off)
+					return err
+				})
+			})
+			fd := af.Fd()
+			b.Run(fmt.Sprintf("g=%d/do/%s", g, be), func(b *testing.B) {
+				runParallelReads(b, par, size, func(p []byte, off int64) error {
+					_, err := c.ReadAt(context.Background(), fd, p, off)
+					return err
+				})
+			})
+			c.Destroy()
+		}
+	}
+}
+
+// runParallelReads runs read on 4 KiB at random aligned offsets below size
+// from par×GOMAXPROCS goroutines, each with its own buffer and generator.
+func runParallelReads(b *testing.B, par int, size int64, read func(p []byte, off int64) error) {
+	b.ReportAllocs()
+	b.SetBytes(4096)
+	b.SetParallelism(par)
+	var seed atomic.Uint64
+	var failed atomic.Value
+	b.RunParallel(func(pb *testing.PB) {
+		buf := make([]byte, 4096)
+		x := seed.Add(0x9e3779b97f4a7c15) | 1
+		for pb.Next() {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			off := int64(x%uint64(size/4096)) * 4096
+			if err := read(buf, off); err != nil {
+				failed.Store(err)
+				return
+			}
+		}
+	})
+	if err, _ := failed.Load().(error); err != nil {
+		b.Fatal(err)
+	}
+}
