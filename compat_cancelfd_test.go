@@ -1,6 +1,9 @@
+//go:build linux
+
 package uringaio_test
 
-// The POSIX aio_cancel surface (SPEC §6): CancelFD and Error, on every backend.
+// The POSIX aio_cancel surface (docs/contract.md §6): CancelFD and Error, on
+// every backend.
 
 import (
 	"context"

@@ -1,7 +1,9 @@
+//go:build linux
+
 package uringaio_test
 
-// The context.Context layer (SPEC §8): Do, ReadAt, WriteAt and the File
-// adapter, on every backend.
+// The context.Context layer (docs/contract.md §8): Do, ReadAt, WriteAt and the
+// File adapter, on every backend.
 
 import (
 	"bytes"
@@ -896,11 +898,11 @@ func cfdTestManyGoroutines(t *testing.T, be string) {
 			mine := map[*aio.IOCB]bool{}
 			var cbs []*aio.IOCB
 			for j := 0; j < 2; j++ {
-				cbs = append(cbs, &aio.IOCB{Op: aio.OpNop, Data: uint64(1<<40 | round<<8 | j)})
+				cbs = append(cbs, &aio.IOCB{Op: aio.OpNop, Data: 1<<40 | uint64(round<<8|j)})
 			}
-			cbs = append(cbs, &aio.IOCB{Op: aio.OpRead, FD: fd, Buf: make([]byte, 64), Offset: int64(round * 64), Data: uint64(1<<40 | round<<8 | 2)})
+			cbs = append(cbs, &aio.IOCB{Op: aio.OpRead, FD: fd, Buf: make([]byte, 64), Offset: int64(round * 64), Data: 1<<40 | uint64(round<<8|2)})
 			for j := 3; j < 5; j++ {
-				cbs = append(cbs, &aio.IOCB{Op: aio.OpRead, FD: pp.r, Buf: make([]byte, 4), Data: uint64(1<<40 | round<<8 | j)})
+				cbs = append(cbs, &aio.IOCB{Op: aio.OpRead, FD: pp.r, Buf: make([]byte, 4), Data: 1<<40 | uint64(round<<8|j)})
 			}
 			for _, cb := range cbs {
 				mine[cb] = true

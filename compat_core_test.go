@@ -1,8 +1,10 @@
+//go:build linux
+
 package uringaio_test
 
-// The core of the compatibility suite: every row of SPEC §3 (Submit), §4
-// (GetEvents), §5 (Cancel) and §7 (Destroy), a data check for every op, and
-// the kernel facts of §10 that the backends must hide. Backend selection (§9)
+// The core of the compatibility suite: every row of docs/contract.md §3
+// (Submit), §4 (GetEvents), §5 (Cancel) and §7 (Destroy), a data check for
+// every op, and the kernel facts of §10 that the backends must hide. Backend selection (§9)
 // does not depend on the backend under test and lives in TestCompatSelect.
 //
 // Every case runs on every backend with the same code and the same

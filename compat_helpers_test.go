@@ -1,3 +1,5 @@
+//go:build linux
+
 package uringaio_test
 
 // Generic helpers for the compatibility suite: files on a real filesystem,
@@ -88,7 +90,7 @@ func realTempBase() string {
 			if unix.Statfs(d, &st) != nil {
 				continue
 			}
-			if st.Type == unix.TMPFS_MAGIC || st.Type == unix.RAMFS_MAGIC {
+			if fsMagic(&st) == unix.TMPFS_MAGIC || fsMagic(&st) == unix.RAMFS_MAGIC {
 				continue
 			}
 			if abs, err := filepath.Abs(d); err == nil {
@@ -99,6 +101,24 @@ func realTempBase() string {
 		realDirBase = "."
 	})
 	return realDirBase
+}
+
+// fsMagic is statfs(2)'s f_type as the 32-bit magic number it is: Statfs_t.Type
+// is an int32 on 32-bit Linux, where RAMFS_MAGIC (0x858458f6) does not fit.
+func fsMagic(st *unix.Statfs_t) uint32 { return uint32(st.Type) }
+
+// int32Note says why a case that needs an int outside the int32 range is
+// skipped on 32-bit targets.
+const int32Note = "int is 32 bits here, so no int lies outside the int32 range (docs/contract.md §3.5 cannot be broken)"
+
+// intFrom returns v as an int, and false when int cannot hold it (on 32-bit
+// targets, for v outside the int32 range): the cases of docs/contract.md §3.5
+// need an FD beyond int32, which only a 64-bit int can express.
+func intFrom(v int64) (int, bool) {
+	if int64(int(v)) != v {
+		return 0, false
+	}
+	return int(v), true
 }
 
 // tempDir makes a directory on a real filesystem (see realTempBase), removed
@@ -608,7 +628,7 @@ func finishes(t testing.TB, limit time.Duration, what string, fn func()) {
 
 // onDyingThread runs fn on a goroutine locked to its OS thread that returns
 // without unlocking, so that the thread exits after fn (io_uring ties requests
-// to the submitting thread; see SPEC §10). It returns once that thread is gone
+// to the submitting thread; see docs/contract.md §10.6). It returns once that thread is gone
 // from /proc/self/task. fn must not call t.Fatal.
 func onDyingThread(t testing.TB, fn func()) {
 	t.Helper()

@@ -1,12 +1,14 @@
+//go:build linux
+
 package uringaio_test
 
 // Stress cases of the compatibility suite: several goroutines submit a mix of
 // requests, cancel at random and reap, and every event is checked against the
-// one invariant of SPEC §2 — each accepted IOCB produces exactly one event,
-// delivered exactly once (by GetEvents or by a successful Cancel), never two,
-// never zero — plus the data it carries: file reads return the file's bytes,
-// pipe reads return only their pipe's bytes, and no byte written to a pipe is
-// lost to a canceled read.
+// one invariant of docs/contract.md §2.1 — each accepted IOCB produces exactly
+// one event, delivered exactly once (by GetEvents or by a successful Cancel),
+// never two, never zero — plus the data it carries: file reads return the
+// file's bytes, pipe reads return only their pipe's bytes, and no byte written
+// to a pipe is lost to a canceled read.
 
 import (
 	"bytes"
@@ -188,7 +190,7 @@ func runStress(t *testing.T, be string, cfg stressConfig) {
 	}
 	// Not newContext: if the library hangs, the test must report it and
 	// let the rest of the suite run, not hang again in a cleanup Destroy.
-	c, err := aio.SetupWithOptions(stressSubmitters*stressPool, aio.Options{Backend: be})
+	c, err := setupRetry(t, stressSubmitters*stressPool, be)
 	if err != nil {
 		t.Fatalf("SetupWithOptions: %v", err)
 	}

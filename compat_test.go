@@ -4,16 +4,33 @@
 //
 // Cases live in compat_*_test.go files and register themselves with
 // registerCompat from an init function.
+//
+// Platforms: this file and compat_smoke_test.go build everywhere, so that off
+// Linux (where only threads can start, docs/contract.md §11.3) the package
+// still compiles and runs the portable cases. Every other file of this
+// package is //go:build linux: its cases use pipe2, eventfd, preadv2, /proc,
+// O_DIRECT, seccomp and other Linux-only calls.
 package uringaio_test
 
 import (
 	"errors"
 	"sort"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
+
+	"go.uber.org/goleak"
 
 	"github.com/uringaio/uringaio/aio"
 )
+
+// TestMain checks that no test leaves a goroutine behind: a Context that
+// forgets a waiter, a Do whose AfterFunc never stops, a reaper that never
+// returns.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}
 
 // backends is every backend the suite knows.
 var backends = []string{"uring", "kaio", "threads"}
@@ -44,7 +61,7 @@ func registerCompat(name string, fn func(t *testing.T, backend string)) {
 // matches aio.ErrNotSupported counts: any other failure is a test failure.
 func unavailable(t *testing.T, backend string) error {
 	t.Helper()
-	c, err := aio.SetupWithOptions(1, aio.Options{Backend: backend})
+	c, err := setupRetry(t, 1, backend)
 	if err == nil {
 		if got := c.Backend(); got != backend {
 			t.Fatalf("Setup(Backend: %q) ran %q", backend, got)
@@ -81,10 +98,38 @@ func TestCompat(t *testing.T) {
 	}
 }
 
+// setupRetry is aio.SetupWithOptions(maxEvents, Options{Backend: backend})
+// that waits out one transient refusal: classic AIO's io_setup fails with
+// EAGAIN while fs.aio-max-nr, a system-wide budget, is used up — by another
+// process on a shared machine, or by TestRelFaultKaioExhausted's child, which
+// "go test ./..." may run while another package's tests run. That is not what
+// any caller of setupRetry tests, so it retries for up to setupRetryFor and
+// logs the wait on tb (when not nil); after that it returns the refusal.
+func setupRetry(tb testing.TB, maxEvents int, backend string) (*aio.Context, error) {
+	if tb != nil {
+		tb.Helper()
+	}
+	deadline := time.Now().Add(setupRetryFor)
+	for {
+		c, err := aio.SetupWithOptions(maxEvents, aio.Options{Backend: backend})
+		if err == nil || !errors.Is(err, syscall.EAGAIN) || time.Now().After(deadline) {
+			return c, err
+		}
+		if tb != nil {
+			tb.Logf("waiting for room in fs.aio-max-nr: %v", err)
+			tb = nil // once is enough
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// setupRetryFor bounds setupRetry's wait.
+const setupRetryFor = 20 * time.Second
+
 // newContext sets up a Context on backend and destroys it when the test ends.
 func newContext(t *testing.T, backend string, maxEvents int) *aio.Context {
 	t.Helper()
-	c, err := aio.SetupWithOptions(maxEvents, aio.Options{Backend: backend})
+	c, err := setupRetry(t, maxEvents, backend)
 	if err != nil {
 		t.Fatalf("SetupWithOptions(%d, %q): %v", maxEvents, backend, err)
 	}

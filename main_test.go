@@ -1,3 +1,5 @@
+//go:build linux
+
 package uringaio_test
 
 import (
@@ -9,18 +11,12 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/goleak"
 	"golang.org/x/sys/unix"
 
 	"github.com/uringaio/uringaio/aio"
 )
 
-// TestMain checks that no test leaves a goroutine behind: a Context that
-// forgets a waiter, a Do whose AfterFunc never stops, a reaper that never
-// returns.
-func TestMain(m *testing.M) {
-	goleak.VerifyTestMain(m)
-}
+// TestMain is in compat_test.go, which builds on every target.
 
 // ---- helpers shared by the reliability tests (reliability_*_test.go) ----
 
@@ -47,7 +43,7 @@ func relEachBackend(t *testing.T, fn func(t *testing.T, be string)) {
 
 // relUnavailable says why backend cannot start, or nil.
 func relUnavailable(be string) error {
-	c, err := aio.SetupWithOptions(1, aio.Options{Backend: be})
+	c, err := setupRetry(nil, 1, be)
 	if err != nil {
 		return err
 	}
@@ -57,7 +53,7 @@ func relUnavailable(be string) error {
 // relCtx sets up a Context on be and destroys it when the test ends.
 func relCtx(t testing.TB, be string, maxEvents int) *aio.Context {
 	t.Helper()
-	c, err := aio.SetupWithOptions(maxEvents, aio.Options{Backend: be})
+	c, err := setupRetry(t, maxEvents, be)
 	if err != nil {
 		t.Fatalf("SetupWithOptions(%d, %q): %v", maxEvents, be, err)
 	}
@@ -186,7 +182,7 @@ func relTryDiskDir(t testing.TB) (dir, reason string) {
 			tried = append(tried, base+": "+err.Error())
 			continue
 		}
-		if st.Type == relTmpfsMagic || st.Type == unix.RAMFS_MAGIC || st.Type == unix.OVERLAYFS_SUPER_MAGIC {
+		if m := fsMagic(&st); m == relTmpfsMagic || m == unix.RAMFS_MAGIC || m == unix.OVERLAYFS_SUPER_MAGIC {
 			tried = append(tried, base+": not a block filesystem")
 			continue
 		}

@@ -1,3 +1,5 @@
+//go:build linux
+
 package uringaio_test
 
 // Data integrity under churn (issue 5): O_DIRECT writes and reads at queue

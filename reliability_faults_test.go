@@ -1,3 +1,5 @@
+//go:build linux
+
 package uringaio_test
 
 // Fault injection (issue 5, "Faults to inject"). The refusals are produced for

@@ -1,3 +1,5 @@
+//go:build linux
+
 package uringaio_test
 
 // Memory and leaks (issue 5): buffers and IOCBs the caller dropped survive
@@ -153,7 +155,7 @@ func relAll(b []byte, v byte) bool {
 // polls, NOPs, fsyncs, Cancel, CancelFD, Do, ReadAt/WriteAt, then Destroy.
 func relWorkload(t *testing.T, be string) {
 	t.Helper()
-	c, err := aio.SetupWithOptions(128, aio.Options{Backend: be})
+	c, err := setupRetry(t, 128, be)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -360,7 +362,7 @@ func relDestroyMany(t *testing.T, be string, n, npipes int, check bool) time.Dur
 			cbs[i] = &aio.IOCB{Op: aio.OpRead, FD: p.r, Buf: make([]byte, 16), Data: uint64(i)}
 		}
 	}
-	c, err := aio.SetupWithOptions(n, aio.Options{Backend: be})
+	c, err := setupRetry(t, n, be)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,7 +404,7 @@ func relDestroyMany(t *testing.T, be string, n, npipes int, check bool) time.Dur
 	}
 	// Reusable: a new Context takes all of them again (and Destroy again),
 	// then all as NOPs, each delivered once.
-	c2, err := aio.SetupWithOptions(n, aio.Options{Backend: be})
+	c2, err := setupRetry(t, n, be)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,7 +412,7 @@ func relDestroyMany(t *testing.T, be string, n, npipes int, check bool) time.Dur
 	if err := c2.Destroy(); err != nil {
 		t.Fatal(err)
 	}
-	c3, err := aio.SetupWithOptions(n, aio.Options{Backend: be})
+	c3, err := setupRetry(t, n, be)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -2,7 +2,7 @@
 
 package uringaio_test
 
-// The threads backend (issue 10, SPEC §9) under the conditions it exists for:
+// The threads backend (issue 10, docs/contract.md §9.7) under the conditions it exists for:
 // both kernel mechanisms refused by seccomp (auto must run threads and say
 // why the others did not), a thousand reads waiting on pipes (one poller
 // thread, not a thousand), and cancels of waiting pipe reads racing writers

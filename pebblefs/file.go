@@ -1,0 +1,130 @@
+package pebblefs
+
+import (
+	"context"
+	"io"
+	"os"
+	"sync"
+	"syscall"
+
+	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/uringaio/uringaio/aio"
+)
+
+// file is a base file whose data moves through the Context. Methods it does not
+// define are the base file's (ops.go lists the ones meant to move later).
+type file struct {
+	vfs.File // base's file: Close, Stat, Fd, and what ops.go delegates
+
+	c    *aio.Context
+	rc   syscall.RawConn
+	name string
+
+	// pos is the offset of the next Read or Write, which on an *os.File would
+	// be the descriptor's position. The wrapper owns the descriptor's I/O, so
+	// nothing else moves it; posMu keeps a Read or Write and its offset update
+	// one step, as the kernel's f_pos lock does.
+	posMu sync.Mutex
+	pos   int64
+}
+
+var _ vfs.File = (*file)(nil)
+
+// ReadAt implements io.ReaderAt: n < len(p) only with an error, io.EOF when
+// the file ends first.
+func (f *file) ReadAt(p []byte, off int64) (int, error) {
+	return f.rw(aio.OpRead, p, off)
+}
+
+// WriteAt implements io.WriterAt.
+func (f *file) WriteAt(p []byte, off int64) (int, error) {
+	return f.rw(aio.OpWrite, p, off)
+}
+
+// Write writes all of p at the tracked offset, as write(2) on a regular file
+// does (pwrite loops until done or an error, like (*os.File).Write).
+func (f *file) Write(p []byte) (int, error) {
+	f.posMu.Lock()
+	defer f.posMu.Unlock()
+	n, err := f.rw(aio.OpWrite, p, f.pos)
+	f.pos += int64(n)
+	return n, err
+}
+
+// Read reads up to len(p) bytes at the tracked offset with one request, as
+// read(2) does; it returns 0, io.EOF at the end of the file.
+func (f *file) Read(p []byte) (int, error) {
+	if len(p) == 0 {
+		return 0, nil
+	}
+	f.posMu.Lock()
+	defer f.posMu.Unlock()
+	ev, err := f.do(&aio.IOCB{Op: aio.OpRead, Buf: p, Offset: f.pos})
+	if err != nil {
+		return 0, f.pathErr(aio.OpRead, err)
+	}
+	if ev.Res == 0 {
+		return 0, io.EOF
+	}
+	f.pos += ev.Res
+	return int(ev.Res), nil
+}
+
+// Sync is fsync(2) as OpFsync.
+func (f *file) Sync() error { return f.req(&aio.IOCB{Op: aio.OpFsync}) }
+
+// SyncData is fdatasync(2) as OpFdsync.
+func (f *file) SyncData() error { return f.req(&aio.IOCB{Op: aio.OpFdsync}) }
+
+// req runs a request whose only result is success or failure (a sync; later
+// sync_file_range, fallocate, fadvise: see ops.go).
+func (f *file) req(cb *aio.IOCB) error {
+	if _, err := f.do(cb); err != nil {
+		return f.pathErr(cb.Op, err)
+	}
+	return nil
+}
+
+// rw is ReadAt or WriteAt: the library's loop until all of p moved, the file
+// ended (io.EOF) or an error occurred, on the borrowed descriptor.
+func (f *file) rw(op aio.Op, p []byte, off int64) (n int, err error) {
+	ran := false
+	cerr := f.rc.Control(func(fd uintptr) {
+		ran = true
+		if op == aio.OpRead {
+			n, err = f.c.ReadAt(context.Background(), int(fd), p, off)
+		} else {
+			n, err = f.c.WriteAt(context.Background(), int(fd), p, off)
+		}
+	})
+	if !ran {
+		// Control refuses only a file that is closed or being closed.
+		_ = cerr
+		return 0, f.pathErr(op, errClosed)
+	}
+	if err != nil && err != io.EOF {
+		err = f.pathErr(op, err)
+	}
+	return n, err
+}
+
+// do runs one request on the borrowed descriptor and returns its event; the
+// error is the request's (a negative Res) or the library's. cb.FD is filled in.
+func (f *file) do(cb *aio.IOCB) (ev aio.Event, err error) {
+	ran := false
+	_ = f.rc.Control(func(fd uintptr) {
+		ran = true
+		cb.FD = int(fd)
+		ev, err = f.c.Do(context.Background(), cb)
+		// The request has ended; the descriptor was held open until now.
+	})
+	if !ran {
+		return aio.Event{}, errClosed
+	}
+	return ev, err
+}
+
+// pathErr reports err as the os package reports the same call's failure.
+func (f *file) pathErr(op aio.Op, err error) error {
+	return &os.PathError{Op: op.String(), Path: f.name, Err: err}
+}
