@@ -25,10 +25,15 @@ import (
 // request, a Cancel waiting for its answer, Destroy. The reaper routes each
 // completion under mu: into its own GetEvents result when it is one, else into
 // the ready queue (public requests), or into the slot (requests of Do, and
-// requests being canceled, whose fate their canceler decides). Waiters that are
-// not the reaper sleep on a channel that every state change closes (notify);
-// when the reaper blocks in the kernel, notify also wakes it (Backend.Wake), so
-// that a Cancel's answer or a Destroy is never stuck behind a wait.
+// requests being canceled, whose fate their canceler decides). A Do that is not
+// the reaper sleeps on its slot's own wake channel (one token): only its own
+// completion wakes it, or the reaper role handed to it (handOff wakes one
+// sleeping Do, never all). The other waiters (GetEvents, cancels, Destroy,
+// Do waiting for room) sleep on a channel that notify closes; when the reaper
+// blocks in the kernel, notify also wakes it (Backend.Wake), so that a
+// Cancel's answer or a Destroy is never stuck behind a wait. A completion
+// routed by someone other than the reaper for the reaper's own Do wakes the
+// kernel wait too.
 //
 // The invariant. A slot's result goes exactly one way: to GetEvents (through
 // the sink or the ready queue), to a successful Cancel's return, or to Do. Each
@@ -58,6 +63,11 @@ type slot struct {
 	order   uint64 // submission order: CancelFD cancels oldest first
 	private bool   // started by Do: its result goes to Do, never to GetEvents
 	pinned  bool
+	// wake is the Do waiter's own wake-up (one token): its completion, or
+	// the reaper role handed to it. sleepAt is its place in Context.sleepers
+	// while it sleeps, else -1.
+	wake    chan struct{}
+	sleepAt int32
 	pin     runtime.Pinner
 	iov     []unix.Iovec
 
@@ -104,7 +114,9 @@ type Context struct {
 	dead        bool // the backend is closed
 	waiters     int
 	waitCh      chan struct{}
-	roomWaiters int    // waiters that need a free slot or less outstanding (Destroy, Do when full)
+	roomWaiters int     // waiters that need a free slot or less outstanding (Destroy, Do when full)
+	sleepers    []int32 // slots whose Do waiter sleeps on its own wake channel
+	reaperSlot  int32   // the slot of the Do holding the reaper role, else -1
 	passes      uint64 // reaper passes finished (drainReady waits for one)
 	passWaiters int
 
@@ -148,6 +160,10 @@ func newContext(maxEvents int, opts Options) (*Context, error) {
 	for i := range c.free {
 		c.free[i] = int32(maxEvents - 1 - i)
 	}
+	for i := range c.slots {
+		c.slots[i].sleepAt = -1
+	}
+	c.reaperSlot = -1
 	live.Store(c, struct{}{})
 	return c, nil
 }
@@ -294,18 +310,72 @@ func (c *Context) await(w *waiter, deadline time.Time, hasDeadline, interruptibl
 			return false
 		}
 		if c.reapMu.TryLock() {
-			ok := c.reap(w, deadline, hasDeadline, interruptible)
-			c.reapMu.Unlock()
-			// Let another waiter take the role.
-			if c.waiters > 0 {
-				c.notifyLocked()
+			if w.kind == waitDo {
+				c.reaperSlot = w.idx
 			}
+			ok := c.reap(w, deadline, hasDeadline, interruptible)
+			c.reaperSlot = -1
+			c.reapMu.Unlock()
+			c.handOff()
 			if ok {
 				return true
 			}
 			continue
 		}
+		if w.kind == waitDo {
+			c.sleepDo(w.idx)
+			continue
+		}
 		c.waitLocked(deadline, hasDeadline)
+	}
+}
+
+// sleepDo puts the Do waiting for slot idx to sleep until its own wake-up:
+// its request's completion, or the reaper role handed to it. Nobody else's
+// completion wakes it. With mu held; released while sleeping.
+func (c *Context) sleepDo(idx int32) {
+	s := &c.slots[idx]
+	if s.wake == nil {
+		s.wake = make(chan struct{}, 1)
+	}
+	s.sleepAt = int32(len(c.sleepers))
+	c.sleepers = append(c.sleepers, idx)
+	ch := s.wake
+	c.mu.Unlock()
+	<-ch
+	c.mu.Lock()
+	if at := s.sleepAt; at >= 0 {
+		// Take ourselves out (swap with the last sleeper).
+		last := c.sleepers[len(c.sleepers)-1]
+		c.sleepers[at] = last
+		c.slots[last].sleepAt = at
+		c.sleepers = c.sleepers[:len(c.sleepers)-1]
+		s.sleepAt = -1
+	}
+}
+
+// wakeDo wakes the Do waiting for slot idx, if it sleeps, or leaves a token
+// it will find. With mu held.
+func (c *Context) wakeDo(idx int32) {
+	s := &c.slots[idx]
+	if s.wake != nil {
+		select {
+		case s.wake <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// handOff is called by a reaper that is leaving: somebody else who waits must
+// take the role. Exactly one sleeping Do is woken (the last to sleep) — not
+// all of them — and the other waiters, which are few (GetEvents, cancels,
+// Destroy), through notify. With mu held.
+func (c *Context) handOff() {
+	if n := len(c.sleepers); n > 0 {
+		c.wakeDo(c.sleepers[n-1])
+	}
+	if c.waiters > 0 {
+		c.notifyLocked()
 	}
 }
 
@@ -377,9 +447,7 @@ func (c *Context) poll() {
 	}
 	c.drainLocked(nil)
 	c.reapMu.Unlock()
-	if c.waiters > 0 {
-		c.notifyLocked()
-	}
+	c.handOff()
 }
 
 // drainLocked takes everything the backend has without waiting and routes it.
@@ -419,9 +487,7 @@ func (c *Context) drainReady() {
 		if c.reapMu.TryLock() {
 			c.drainLocked(nil)
 			c.reapMu.Unlock()
-			if c.waiters > 0 {
-				c.notifyLocked()
-			}
+			c.handOff()
 			return
 		}
 		// The pass under way may have looked before the call; the one
@@ -507,7 +573,15 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 	if s.private {
 		s.done, s.res = true, res
 		cb.state.Store(cbCompleted)
-		return true
+		// Only its Do needs to know. If that Do is the reaper, blocked in
+		// the kernel while someone else routes this, wake the kernel wait.
+		c.wakeDo(idx)
+		if idx == c.reaperSlot && c.kwait.Load() != 0 {
+			c.beMu.RLock()
+			c.be.Wake()
+			c.beMu.RUnlock()
+		}
+		return false
 	}
 	ev := Event{Data: s.data, IOCB: cb, Res: res}
 	c.freeSlot(idx)
@@ -611,6 +685,13 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	c.subOrder++
 	s.order = c.subOrder
 	s.canceling, s.done, s.answered = false, false, false
+	if s.wake != nil {
+		// A token left by a hand-off its previous Do did not need.
+		select {
+		case <-s.wake:
+		default:
+		}
+	}
 	cb.ctx.Store(c)
 	cb.slot.Store(idx)
 	*r = backend.Req{Tag: s.tag(idx), Op: uint8(cb.Op), FD: int32(cb.FD), Off: cb.Offset, PollEvents: cb.PollEvents}
@@ -783,9 +864,7 @@ func (c *Context) getEvents(minNr int, events []Event, timeout *time.Duration) (
 			c.route(c.comps[:n], &sk)
 		}
 		c.reapMu.Unlock()
-		if c.waiters > 0 {
-			c.notifyLocked()
-		}
+		c.handOff()
 	}
 	ok := c.await(&w, deadline, hasDeadline, true)
 	if !ok && (c.closing || c.dead) {
