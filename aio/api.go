@@ -2,9 +2,8 @@ package aio
 
 import (
 	"sync/atomic"
+	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/uringaio/uringaio/internal/backend"
 )
@@ -85,7 +84,7 @@ type Event struct {
 }
 
 // Err returns nil when Res is not negative, and otherwise the errno wrapped with
-// the operation's name, so that errors.Is(ev.Err(), unix.ECANCELED) works.
+// the operation's name, so that errors.Is(ev.Err(), syscall.ECANCELED) works.
 func (e Event) Err() error {
 	if e.Res >= 0 {
 		return nil
@@ -94,7 +93,7 @@ func (e Event) Err() error {
 	if e.IOCB != nil {
 		op = e.IOCB.Op
 	}
-	return &RequestError{Op: op, Errno: unix.Errno(-e.Res)}
+	return &RequestError{Op: op, Errno: syscall.Errno(-e.Res)}
 }
 
 // Options configures SetupWithOptions.

@@ -1,3 +1,5 @@
+//go:build linux
+
 package aio_test
 
 import (
@@ -14,7 +16,7 @@ import (
 )
 
 // The engine's own costs, per backend, read as ratios within one run (and
-// against the C loops in ../shared/anchors/perf, which measure the same
+// against the C loops in ../bench/c, which measure the same
 // mechanisms without the library). Run with:
 //
 //	go test -run '^$' -bench . -benchmem ./aio

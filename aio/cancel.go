@@ -3,9 +3,8 @@ package aio
 import (
 	"cmp"
 	"slices"
+	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/uringaio/uringaio/internal/backend"
 )
@@ -163,13 +162,13 @@ func (s *slot) stopped() bool {
 	if !s.done {
 		return false
 	}
-	if s.res == -int64(unix.ECANCELED) {
+	if s.res == -int64(syscall.ECANCELED) {
 		return true
 	}
 	// io-wq may end a found request with -EINTR (or -ERESTARTSYS, normalized);
 	// nothing moved either.
 	found := s.answer == backend.CancelPending || (s.answer == backend.CancelAsync && s.answerRes == 0)
-	return found && s.res == -int64(unix.EINTR)
+	return found && s.res == -int64(syscall.EINTR)
 }
 
 // cancelOutcome is what canceling one request came to.
@@ -210,13 +209,13 @@ func (c *Context) finishCancel(idx int32, kind uint8) (cancelOutcome, Event) {
 		if kind == cancelOne && !s.private {
 			cb := s.cb
 			c.unpin(s)
-			cb.res.Store(-int64(unix.ECANCELED))
-			ev := Event{Data: s.data, IOCB: cb, Res: -int64(unix.ECANCELED)}
+			cb.res.Store(-int64(syscall.ECANCELED))
+			ev := Event{Data: s.data, IOCB: cb, Res: -int64(syscall.ECANCELED)}
 			c.freeSlot(idx)
 			c.delivered(cb)
 			return outStopped, ev
 		}
-		c.complete(idx, -int64(unix.ECANCELED), nil)
+		c.complete(idx, -int64(syscall.ECANCELED), nil)
 		return outStopped, Event{}
 	}
 	out := s.outcome()
@@ -247,7 +246,7 @@ func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
 		// Never truncated: fd+1<<32 must not name fd.
 		return 0, errCancelFDBad
 	}
-	if _, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0); err != nil {
+	if !fdOpen(fd) {
 		return 0, errCancelFDBad
 	}
 	if cb != nil && cb.FD != fd {
@@ -387,7 +386,7 @@ func (c *Context) Error(cb *IOCB) error {
 		}
 	}
 	if res := cb.res.Load(); res < 0 {
-		return unix.Errno(-res)
+		return syscall.Errno(-res)
 	}
 	return nil
 }

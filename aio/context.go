@@ -4,9 +4,8 @@ import (
 	"context"
 	"io"
 	"sync"
+	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/uringaio/uringaio/internal/backend"
 )
@@ -24,7 +23,7 @@ import (
 // CanceledError is returned by Do and the calls built on it when the context
 // ended and the request was stopped before any data moved. It matches both
 // the context's error (context.Canceled or context.DeadlineExceeded) and
-// unix.ECANCELED with errors.Is.
+// syscall.ECANCELED with errors.Is.
 type CanceledError struct {
 	Op     Op
 	CtxErr error
@@ -35,11 +34,11 @@ func (e *CanceledError) Error() string {
 }
 
 // Unwrap returns the context's error and ECANCELED.
-func (e *CanceledError) Unwrap() []error { return []error{e.CtxErr, unix.ECANCELED} }
+func (e *CanceledError) Unwrap() []error { return []error{e.CtxErr, syscall.ECANCELED} }
 
 // Do submits cb, waits for it, and returns its event. When ctx ends first, Do
 // cancels the request: if that succeeds the error is a *CanceledError (matching
-// ctx.Err() and unix.ECANCELED); if the request cannot be stopped Do waits for
+// ctx.Err() and syscall.ECANCELED); if the request cannot be stopped Do waits for
 // its real completion and returns that. Do never returns while the kernel may
 // still use cb's buffers. A request that failed in the kernel returns its event
 // and ev.Err().
@@ -90,7 +89,7 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 	if stop != nil {
 		stop()
 	}
-	if ev.Res == -int64(unix.ECANCELED) {
+	if ev.Res == -int64(syscall.ECANCELED) {
 		if err := ctx.Err(); err != nil {
 			return ev, &CanceledError{Op: cb.Op, CtxErr: err}
 		}
@@ -170,7 +169,7 @@ func (c *Context) WriteAt(ctx context.Context, fd int, p []byte, off int64) (int
 
 func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, &CallError{Call: op.String() + "At", Errno: unix.EINVAL, Reason: "negative offset"}
+		return 0, &CallError{Call: op.String() + "At", Errno: syscall.EINVAL, Reason: "negative offset"}
 	}
 	// The IOCB outlives this frame in a slot while the request runs, so it
 	// would escape to the heap; a pooled one costs no allocation. It is idle

@@ -4,10 +4,9 @@ import (
 	"runtime"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 	"unsafe"
-
-	"golang.org/x/sys/unix"
 
 	"github.com/uringaio/uringaio/internal/backend"
 )
@@ -69,7 +68,7 @@ type slot struct {
 	wake    chan struct{}
 	sleepAt int32
 	pin     runtime.Pinner
-	iov     []unix.Iovec
+	iov     []iovec
 
 	// Cancellation. While canceling, the slot's completion is parked here and
 	// its canceler decides where it goes.
@@ -516,7 +515,7 @@ func (c *Context) drainReady() {
 func normalize(res int64) int64 {
 	switch res {
 	case -512, -513, -514, -516: // ERESTARTSYS, ERESTARTNOINTR, ERESTARTNOHAND, ERESTART_RESTARTBLOCK
-		return -int64(unix.EINTR)
+		return -int64(syscall.EINTR)
 	}
 	return res
 }
@@ -567,7 +566,7 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 		// Only what was asked for, plus the conditions poll(2) always
 		// reports, on every backend: io_uring adds POLLRDHUP and classic
 		// AIO POLLRDNORM when the wake-up carries them.
-		res &= int64(cb.PollEvents | unix.POLLERR | unix.POLLHUP | unix.POLLNVAL)
+		res &= int64(cb.PollEvents | pollAlways)
 	}
 	cb.res.Store(res)
 	if s.private {
@@ -707,7 +706,7 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	case OpReadv, OpWritev:
 		s.iov = s.iov[:0]
 		for _, b := range cb.Bufs {
-			var v unix.Iovec
+			var v iovec
 			v.SetLen(len(b))
 			if cap(b) > 0 {
 				v.Base = unsafe.SliceData(b)
@@ -822,9 +821,9 @@ func (c *Context) submitChunk(cbs []*IOCB, private bool) (n int, stop bool, err 
 	return taken, stop, err
 }
 
-func errnoOf(err error) unix.Errno {
+func errnoOf(err error) syscall.Errno {
 	for err != nil {
-		if e, ok := err.(unix.Errno); ok {
+		if e, ok := err.(syscall.Errno); ok {
 			return e
 		}
 		u, ok := err.(interface{ Unwrap() error })
@@ -833,7 +832,7 @@ func errnoOf(err error) unix.Errno {
 		}
 		err = u.Unwrap()
 	}
-	return unix.EIO
+	return syscall.EIO
 }
 
 // ---- GetEvents ----

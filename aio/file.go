@@ -8,8 +8,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
-
-	"golang.org/x/sys/unix"
 )
 
 // File adapts an *os.File to io.ReaderAt and io.WriterAt, moving the data
@@ -33,7 +31,7 @@ import (
 // Errors are reported as the os package reports them for (*os.File).ReadAt and
 // WriteAt: io.EOF as it is, anything else in an *os.PathError (Op "read" or
 // "write", Path the file's name) that wraps the library's error, so that
-// errors.Is(err, unix.ECANCELED), errors.Is(err, context.Canceled) and
+// errors.Is(err, syscall.ECANCELED), errors.Is(err, context.Canceled) and
 // errors.Is(err, os.ErrClosed) work.
 type File struct {
 	c      *Context
@@ -75,11 +73,11 @@ func NewFile(c *Context, f *os.File) *File {
 		// pwrite(2) ignores the offset on an O_APPEND file; refuse WriteAt there
 		// as (*os.File).WriteAt does.
 		_ = af.rc.Control(func(fd uintptr) {
-			fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
-			af.append = err == nil && fl&unix.O_APPEND != 0
+			appendMode, direct, ok := fileFlags(fd)
+			af.append = appendMode
 			// O_DIRECT I/O would wait for the device inside the inline
 			// call, holding an OS thread per goroutine: never inline there.
-			if err == nil && fl&unix.O_DIRECT == 0 && !c.noInline {
+			if ok && !direct && !c.noInline {
 				af.inline.Store(inlineRead | inlineWrite)
 			}
 		})
@@ -120,7 +118,7 @@ func (f *File) WriteAt(p []byte, off int64) (int, error) {
 }
 
 // ReadAtContext is ReadAt with a context: when ctx ends while a read waits, the
-// read is canceled and the error matches both ctx.Err() and unix.ECANCELED, with
+// read is canceled and the error matches both ctx.Err() and syscall.ECANCELED, with
 // n counting the bytes read before. A read that cannot be stopped is waited for,
 // so the call never returns while the kernel may still write into p.
 func (f *File) ReadAtContext(ctx context.Context, p []byte, off int64) (int, error) {
@@ -206,14 +204,14 @@ func (f *File) transfer(ctx context.Context, op Op, fd int, p []byte, off int64)
 			}
 			// A short count stops at the first page that would wait: the
 			// rest goes through the backend.
-		case unix.EAGAIN:
+		case syscall.EAGAIN:
 			// Uncached data: the backend waits for it. A buffered write
 			// refused under RWF_NOWAIT (ext4 refuses every one) is not tried
 			// inline again on this file.
 			if op == OpWrite {
 				f.inline.And(^bit)
 			}
-		case unix.EOPNOTSUPP, unix.ESPIPE, unix.ENOSYS:
+		case syscall.EOPNOTSUPP, syscall.ESPIPE, syscall.ENOSYS:
 			f.inline.And(^bit) // never worth it on this file
 		default:
 			// The file's own answer (EBADF, EISDIR, EINVAL, ...): what the

@@ -6,6 +6,9 @@ import (
 	"golang.org/x/sys/unix"
 )
 
+// oDirect is O_DIRECT: such a file is never tried inline (see NewFile).
+const oDirect = unix.O_DIRECT
+
 // inlineRW moves p at off on the calling goroutine without waiting:
 // preadv2(2)/pwritev2(2) with RWF_NOWAIT. Data in the page cache is copied at
 // the cost of pread(2); anything that would wait (uncached data, a lock, a

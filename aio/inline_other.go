@@ -4,6 +4,9 @@ package aio
 
 import "syscall"
 
+// oDirect is 0: with no inline path, O_DIRECT does not matter (see NewFile).
+const oDirect = 0
+
 // inlineRW: preadv2/pwritev2 with RWF_NOWAIT exist only on Linux; elsewhere
 // every request goes through the backend (ENOSYS turns the try off).
 func inlineRW(write bool, fd int, p []byte, off int64) (int, syscall.Errno) {

@@ -1,0 +1,33 @@
+//go:build unix
+
+package aio
+
+import "golang.org/x/sys/unix"
+
+// What aio needs from the system beyond package syscall, on Unix (sys_other.go
+// elsewhere, where Setup always fails and these are never reached).
+
+// iovec is struct iovec, the array a vectored request's Bufs become.
+type iovec = unix.Iovec
+
+// pollAlways are the conditions poll(2) reports whether asked for or not.
+const pollAlways = unix.POLLERR | unix.POLLHUP | unix.POLLNVAL
+
+// fdOpen reports whether fd is an open descriptor: fcntl(F_GETFD) fails with
+// EBADF otherwise.
+func fdOpen(fd int) bool {
+	_, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	return err == nil
+}
+
+// fileFlags reads fd's status flags (fcntl(F_GETFL)): whether writes append
+// (O_APPEND) and whether I/O bypasses the page cache (O_DIRECT, oDirect in
+// inline_linux.go; 0 where there is no inline path). ok is false when fcntl
+// fails.
+func fileFlags(fd uintptr) (appendMode, direct, ok bool) {
+	fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+	if err != nil {
+		return false, false, false
+	}
+	return fl&unix.O_APPEND != 0, fl&oDirect != 0, true
+}
