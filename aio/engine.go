@@ -116,7 +116,7 @@ type Context struct {
 	roomWaiters int     // waiters that need a free slot or less outstanding (Destroy, Do when full)
 	sleepers    []int32 // slots whose Do waiter sleeps on its own wake channel
 	reaperSlot  int32   // the slot of the Do holding the reaper role, else -1
-	passes      uint64 // reaper passes finished (drainReady waits for one)
+	passes      uint64  // reaper passes finished (drainReady waits for one)
 	passWaiters int
 
 	subOrder uint64 // counts submissions (under mu)
