@@ -7,6 +7,7 @@ replace github.com/uringaio/uringaio => ../
 require (
 	github.com/cockroachdb/pebble/v2 v2.1.7
 	github.com/uringaio/uringaio v0.0.0-00010101000000-000000000000
+	golang.org/x/sys v0.35.0
 )
 
 require (
@@ -41,7 +42,6 @@ require (
 	github.com/stretchr/testify v1.9.0 // indirect
 	golang.org/x/exp v0.0.0-20230626212559-97b1e661b5df // indirect
 	golang.org/x/sync v0.7.0 // indirect
-	golang.org/x/sys v0.35.0 // indirect
 	golang.org/x/text v0.14.0 // indirect
 	google.golang.org/protobuf v1.33.0 // indirect
 	gopkg.in/yaml.v3 v3.0.1 // indirect
