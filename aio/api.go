@@ -98,12 +98,35 @@ func (e Event) Err() error {
 
 // Options configures SetupWithOptions.
 type Options struct {
-	// Backend names the kernel mechanism: "" (decided by the URINGAIO_BACKEND
-	// environment variable; unset means "auto"), "auto", "uring" (io_uring:
-	// Linux 5.11 or later with IORING_FEAT_EXT_ARG, not disabled by
-	// kernel.io_uring_disabled or seccomp) or "kaio" (classic kernel AIO:
-	// io_setup(2) and friends; fs.aio-max-nr must leave room for the context).
+	// Backend names the mechanism that runs the Context:
+	//
+	//   - "" (the default): the URINGAIO_BACKEND environment variable
+	//     decides, with the same values; unset or empty means "auto".
+	//   - "auto": the first of uring, kaio and threads that can start here.
+	//   - "uring": io_uring. Linux 5.11 or later with IORING_FEAT_EXT_ARG,
+	//     not disabled by kernel.io_uring_disabled or a seccomp filter.
+	//   - "kaio": classic kernel AIO, io_setup(2) and friends. Linux;
+	//     fs.aio-max-nr must leave room for maxEvents+1 events.
+	//   - "threads": a pool of goroutines making the ordinary blocking system
+	//     calls (pread, pwrite, preadv, pwritev, fsync, fdatasync) and one
+	//     poller waiting for readiness, as glibc's POSIX AIO does. Any Unix;
+	//     it needs no kernel AIO mechanism. It cancels a request that is
+	//     still queued or waits for readiness, always, and never a transfer
+	//     or sync a worker has started (Cancel answers EAGAIN, and its event
+	//     comes when it ends).
+	//
+	// A named backend that cannot start is an error matching
+	// ErrNotSupported, never a fallback; an unknown name matches EINVAL.
 	Backend string
+
+	// Workers bounds the pool of worker goroutines that make blocking
+	// system calls: the threads backend's, and the one uring and kaio start,
+	// when first needed, for the requests their kernel mechanism cannot
+	// finish by itself (a read on an O_NONBLOCK pipe on io_uring, an eventfd
+	// write or a tty poll on classic AIO). 0 means the default,
+	// 4×GOMAXPROCS bounded to between 4 and 64; negative is refused with
+	// EINVAL.
+	Workers int
 
 	// NoInline turns off File's first try on the caller's goroutine. By
 	// default File.ReadAt and WriteAt (not O_DIRECT files) first try the
@@ -117,22 +140,55 @@ type Options struct {
 	NoInline bool
 }
 
-// Probe is what backend selection learned about one backend.
-type Probe = backend.Probe
+// Probe is what backend selection learned about one backend it tried.
+type Probe struct {
+	// Backend is the backend's name: "uring", "kaio" or "threads".
+	Backend string
+	// Err is nil for the backend in use; otherwise it says why this backend
+	// could not run, and matches ErrNotSupported when the system lacks or
+	// refuses the mechanism.
+	Err error
+}
+
+// String is "uring: ok" for the backend in use, and the name and the reason
+// ("kaio: …") for one that could not run.
+func (p Probe) String() string {
+	if p.Err == nil {
+		return p.Backend + ": ok"
+	}
+	return p.Backend + ": " + p.Err.Error()
+}
+
+// probesOf converts what backend selection reports.
+func probesOf(bps []backend.Probe) []Probe {
+	ps := make([]Probe, len(bps))
+	for i, bp := range bps {
+		ps[i] = Probe{Backend: bp.Backend, Err: bp.Err}
+	}
+	return ps
+}
 
 // ErrNotSupported is matched (errors.Is) by every error that means "this backend
 // or feature cannot run here".
 var ErrNotSupported = backend.ErrNotSupported
 
 // Setup creates a Context that holds up to maxEvents outstanding requests, on
-// the backend that Options.Backend or URINGAIO_BACKEND names (auto by default).
-// It wraps io_uring_setup(2) or io_setup(2).
+// the backend that URINGAIO_BACKEND names (auto by default). It wraps
+// io_uring_setup(2) or io_setup(2), or starts the threads backend's poller.
+//
+// maxEvents must be between 1 and 32768 (EINVAL otherwise). A backend that
+// cannot start is an error matching ErrNotSupported: off Unix every backend
+// is, so Setup always fails there.
 func Setup(maxEvents int) (*Context, error) {
 	return SetupWithOptions(maxEvents, Options{})
 }
 
-// SetupWithOptions is Setup with options.
+// SetupWithOptions is Setup with options: opts.Backend names the backend
+// instead of URINGAIO_BACKEND, and opts.Workers sizes its pool.
 func SetupWithOptions(maxEvents int, opts Options) (*Context, error) {
+	if opts.Workers < 0 {
+		return nil, errSetupWorkers
+	}
 	return newContext(maxEvents, opts)
 }
 
@@ -169,7 +225,8 @@ func (c *Context) Destroy() error {
 	return c.destroy()
 }
 
-// Backend names the backend that runs this Context: "uring" or "kaio".
+// Backend names the backend that runs this Context: "uring", "kaio" or
+// "threads".
 func (c *Context) Backend() string { return c.be.Name() }
 
 // Probes reports what backend selection tried, in order, and why each backend

@@ -48,8 +48,8 @@ func (r CancelResult) String() string {
 // A request waiting for readiness (OpPoll; a read or write on a pipe, socket or
 // other pollable file) can always be stopped. Regular-file and block-device I/O
 // already handed to the kernel can sometimes be stopped by io_uring and never by
-// classic AIO. A request started by Do is canceled for Do: its result goes to
-// Do, and Cancel returns EAGAIN.
+// classic AIO or threads. A request started by Do is canceled for Do: its
+// result goes to Do, and Cancel returns EAGAIN.
 func (c *Context) Cancel(cb *IOCB) (Event, error) {
 	if cb == nil {
 		return Event{}, errCancelNil

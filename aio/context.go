@@ -25,12 +25,12 @@ import (
 // the context's error (context.Canceled or context.DeadlineExceeded) and
 // syscall.ECANCELED with errors.Is.
 type CanceledError struct {
-	Op     Op
-	CtxErr error
+	Op     Op    // the canceled request's operation
+	CtxErr error // the context's error, ctx.Err() when it ended
 }
 
 func (e *CanceledError) Error() string {
-	return "aio " + e.Op.String() + ": canceled: " + e.CtxErr.Error()
+	return "aio: " + e.Op.String() + ": canceled: " + e.CtxErr.Error()
 }
 
 // Unwrap returns the context's error and ECANCELED.
@@ -176,7 +176,7 @@ func (c *Context) WriteAt(ctx context.Context, fd int, p []byte, off int64) (int
 
 func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) (int, error) {
 	if off < 0 {
-		return 0, &CallError{Call: op.String() + "At", Errno: syscall.EINVAL, Reason: "negative offset"}
+		return 0, &CallError{Call: rwCall(op), Errno: syscall.EINVAL, Reason: "negative offset"}
 	}
 	// The IOCB outlives this frame in a slot while the request runs, so it
 	// would escape to the heap; a pooled one costs no allocation. It is idle

@@ -1,19 +1,29 @@
-// Package aio is asynchronous I/O for Linux with the shape of the classic kernel
+// Package aio is asynchronous I/O for Linux (and, on a pool of threads, the
+// other Unix systems) with the shape of the classic kernel
 // AIO calls — Setup (io_setup), Submit (io_submit), GetEvents (io_getevents),
 // Cancel (io_cancel), Destroy (io_destroy) — plus POSIX aio_cancel (CancelFD) and
 // aio_error (Error), and a context.Context layer (Do, ReadAt, WriteAt, File).
 //
 // # Backends
 //
-// A Context runs on one of two kernel mechanisms, chosen when it is set up:
-// io_uring ("uring", Linux 5.11 or later) or classic kernel AIO ("kaio").
+// A Context runs on one of three backends, chosen when it is set up: io_uring
+// ("uring", Linux 5.11 or later), classic kernel AIO ("kaio", Linux), or
+// "threads", a pool of goroutines making the ordinary blocking system calls
+// and one poller waiting for readiness, as glibc's POSIX AIO does (any Unix).
 // Options.Backend names one; when it is empty the URINGAIO_BACKEND environment
 // variable does; unset or "auto" takes io_uring when it can start and supports
-// every operation the library needs, else classic AIO. Context.Backend says which
-// one runs and Context.Probes why the others did not. A backend that was named
-// and cannot start is an error matching ErrNotSupported; there is no silent
-// fallback. Callers cannot otherwise tell the backends apart: the same
-// compatibility suite runs on both.
+// every operation the library needs, else classic AIO, else threads.
+// Context.Backend says which one runs and Context.Probes why the others did
+// not. A backend that was named and cannot start is an error matching
+// ErrNotSupported; there is no silent fallback. Callers cannot otherwise tell
+// the backends apart: the same compatibility suite runs on all three. They
+// differ in what Cancel can stop (see Cancel): a request waiting for
+// readiness, or still queued, always; a transfer already running sometimes on
+// io_uring, and never on classic AIO or threads.
+//
+// Options.Workers sizes the pool of worker goroutines: the threads backend's,
+// and the one io_uring and classic AIO start for the requests their kernel
+// mechanism cannot finish by itself.
 //
 // # The one invariant
 //
@@ -27,12 +37,13 @@
 // # Errors
 //
 // Refusals by the Context's calls are *CallError values that name the call and
-// match the errno a C programmer would expect (errors.Is(err, unix.EINVAL)):
+// match the errno a C programmer would expect (errors.Is(err, syscall.EINVAL); unix.EINVAL is the same value):
 // EINVAL for malformed input or a destroyed Context, EBUSY for an IOCB still
 // outstanding, EAGAIN when maxEvents requests are outstanding or a request cannot
 // be canceled, EFAULT for Cancel(nil), EBADF for CancelFD of a closed descriptor.
 // A request's own failure is its Event's negative Res; Event.Err wraps it
-// (*RequestError). Results are normalized across backends: a canceled request has
+// (*RequestError). Every message reads "aio: " + the call or operation + ": "
+// + what happened ("aio: Submit: …", "aio: read: …", "aio: Setup: …"). Results are normalized across backends: a canceled request has
 // Res == -ECANCELED, and kernel-internal restart codes become -EINTR.
 //
 // # Concurrency
@@ -46,9 +57,19 @@
 // callers (EINVAL) and releases the kernel object. A Context that is never
 // destroyed stays alive, like an unclosed file descriptor.
 //
+// # Platforms
+//
+// The package builds, with the same API, on every platform whose syscall
+// package has Errno: all that Go supports but Plan 9. On Linux all three
+// backends can run; on the other Unix systems (macOS, the BSDs, Solaris, …)
+// only threads does, and auto chooses it. Elsewhere (Windows, WebAssembly) no
+// backend runs: Setup returns an error matching ErrNotSupported.
+//
 // # Kernel requirements
 //
 // io_uring: Linux 5.11 (IORING_FEAT_EXT_ARG for GetEvents timeouts), not disabled
 // by kernel.io_uring_disabled or seccomp. Classic AIO: room under fs.aio-max-nr
-// for maxEvents+1 events (the kernel reserves about twice that).
+// for maxEvents+1 events (the kernel reserves about twice that). Threads: no
+// kernel AIO mechanism, only poll(2) and the ordinary read, write and sync
+// calls.
 package aio

@@ -147,14 +147,14 @@ func newContext(maxEvents int, opts Options) (*Context, error) {
 	if maxEvents < 1 || maxEvents > 32768 {
 		return nil, errSetupMax
 	}
-	be, probes, err := backend.Open(opts.Backend, maxEvents)
+	be, probes, err := backend.OpenWith(opts.Backend, maxEvents, opts.Workers)
 	if err != nil {
 		return nil, err
 	}
 	b := min(maxEvents, maxSubmitBatch)
 	c := &Context{
 		be:        be,
-		probes:    probes,
+		probes:    probesOf(probes),
 		max:       maxEvents,
 		noInline:  opts.NoInline,
 		reqs:      make([]backend.Req, b),

@@ -2,13 +2,24 @@ package aio
 
 import "syscall"
 
+// Every error the package makes reads "aio: " + the call or the operation +
+// ": " + what happened: CallError ("aio: Submit: …"), RequestError and
+// CanceledError ("aio: read: …"), and Setup's backend selection ("aio: Setup:
+// …", from internal/backend). File's errors wrap them in an *os.PathError, as
+// the os package does ("read /path: aio: read: …").
+
 // CallError is a refusal by one of the Context's calls: the call's name, the
 // errno a C programmer would expect from the matching kernel call, and why.
 // errors.Is(err, syscall.EINVAL) and the like work on it.
 type CallError struct {
-	Call   string        // "Submit", "GetEvents", "Cancel", …
-	Errno  syscall.Errno // the errno
-	Reason string        // a short explanation
+	// Call is the refusing call's name: "Setup", "Submit", "GetEvents",
+	// "Cancel", "CancelFD", "Error", "Destroy", "Do", "ReadAt" or "WriteAt".
+	Call string
+	// Errno is the errno the matching kernel call would give; Unwrap
+	// returns it.
+	Errno syscall.Errno
+	// Reason says what was wrong, in a few words.
+	Reason string
 }
 
 func (e *CallError) Error() string {
@@ -21,11 +32,13 @@ func (e *CallError) Unwrap() error { return e.Errno }
 // RequestError is a request's own failure, from its Event (Event.Err) or from
 // the context-aware calls.
 type RequestError struct {
-	Op    Op
+	// Op is the failed request's operation (0 for an Event with no IOCB).
+	Op Op
+	// Errno is the failure: the negated Event.Res. Unwrap returns it.
 	Errno syscall.Errno
 }
 
-func (e *RequestError) Error() string { return "aio " + e.Op.String() + ": " + e.Errno.Error() }
+func (e *RequestError) Error() string { return "aio: " + e.Op.String() + ": " + e.Errno.Error() }
 
 // Unwrap returns the errno.
 func (e *RequestError) Unwrap() error { return e.Errno }
@@ -61,7 +74,16 @@ var (
 	errDestroyTwice     = &CallError{"Destroy", syscall.EINVAL, "context already destroyed"}
 	errDoDestroyed      = &CallError{"Do", syscall.EINVAL, "context destroyed"}
 	errSetupMax         = &CallError{"Setup", syscall.EINVAL, "maxEvents must be between 1 and 32768"}
+	errSetupWorkers     = &CallError{"Setup", syscall.EINVAL, "negative Options.Workers"}
 )
 
 // errInProgress is what Error returns for an outstanding request.
 var errInProgress error = syscall.EINPROGRESS
+
+// rwCall names the Context method that rwAt serves.
+func rwCall(op Op) string {
+	if op == OpWrite {
+		return "WriteAt"
+	}
+	return "ReadAt"
+}

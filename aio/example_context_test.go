@@ -108,7 +108,7 @@ func ExampleContext_ReadAt_deadline() {
 	fmt.Println(n, err, string(buf[:n]))
 	// Output:
 	// 0 true true
-	// aio read: canceled: context deadline exceeded
+	// aio: read: canceled: context deadline exceeded
 	// 5 <nil> hello
 }
 

@@ -57,7 +57,7 @@ var (
 
 // errAppendMode mirrors the os package's refusal of WriteAt on an O_APPEND file,
 // where pwrite(2) on Linux would ignore the offset.
-var errAppendMode = errors.New("aio: WriteAt on a file opened with O_APPEND")
+var errAppendMode = errors.New("aio: WriteAt: file opened with O_APPEND")
 
 // NewFile returns a File that reads and writes f through c. It does not take
 // ownership of f: closing f remains the caller's business, and c must outlive

@@ -28,7 +28,11 @@ type file struct {
 	pos   int64
 }
 
-var _ vfs.File = (*file)(nil)
+var (
+	_ vfs.File    = (*file)(nil)
+	_ io.ReaderAt = (*file)(nil)
+	_ io.WriterAt = (*file)(nil)
+)
 
 // ReadAt implements io.ReaderAt: n < len(p) only with an error, io.EOF when
 // the file ends first.
@@ -89,7 +93,7 @@ func (f *file) req(cb *aio.IOCB) error {
 // ended (io.EOF) or an error occurred, on the borrowed descriptor.
 func (f *file) rw(op aio.Op, p []byte, off int64) (n int, err error) {
 	ran := false
-	cerr := f.rc.Control(func(fd uintptr) {
+	_ = f.rc.Control(func(fd uintptr) {
 		ran = true
 		if op == aio.OpRead {
 			n, err = f.c.ReadAt(context.Background(), int(fd), p, off)
@@ -98,9 +102,9 @@ func (f *file) rw(op aio.Op, p []byte, off int64) (n int, err error) {
 		}
 	})
 	if !ran {
-		// Control refuses only a file that is closed or being closed.
-		_ = cerr
-		return 0, f.pathErr(op, errClosed)
+		// Control refuses only a file that is closed or being closed (its error,
+		// internal/poll's "use of closed file", is not exported).
+		return 0, f.pathErr(op, os.ErrClosed)
 	}
 	if err != nil && err != io.EOF {
 		err = f.pathErr(op, err)
@@ -119,7 +123,7 @@ func (f *file) do(cb *aio.IOCB) (ev aio.Event, err error) {
 		// The request has ended; the descriptor was held open until now.
 	})
 	if !ran {
-		return aio.Event{}, errClosed
+		return aio.Event{}, os.ErrClosed
 	}
 	return ev, err
 }

@@ -3,6 +3,7 @@ package pebblefs_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -113,5 +114,64 @@ func TestOtherBaseDelegates(t *testing.T) {
 	}
 	if vfs.Root(fs) == vfs.Default {
 		t.Fatalf("vfs.Root sees vfs.Default under a MemFS base")
+	}
+}
+
+// TestCloseDuringReads closes a file while goroutines read it: each read
+// either completes with the file's bytes or reports os.ErrClosed, never
+// another file's data (the descriptor is held while a request is in flight).
+func TestCloseDuringReads(t *testing.T) {
+	for _, be := range backends {
+		t.Run(be, func(t *testing.T) {
+			c := setup(t, be)
+			fs := pebblefs.New(c, vfs.Default)
+			dir := t.TempDir()
+			want := bytes.Repeat([]byte{'a'}, 1<<16)
+			if err := os.WriteFile(filepath.Join(dir, "a"), want, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			for iter := 0; iter < 20; iter++ {
+				f, err := fs.Open(filepath.Join(dir, "a"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				errc := make(chan error, 8)
+				for g := 0; g < 8; g++ {
+					go func() {
+						buf := make([]byte, 4096)
+						for i := 0; i < 50; i++ {
+							n, err := f.ReadAt(buf, int64(i*1024))
+							if errors.Is(err, os.ErrClosed) {
+								errc <- nil
+								return
+							}
+							if err != nil || n != len(buf) || !bytes.Equal(buf, want[:n]) {
+								errc <- fmt.Errorf("ReadAt: %d, %v", n, err)
+								return
+							}
+						}
+						errc <- nil
+					}()
+				}
+				// A file opened and written meanwhile may take the number the
+				// Close frees; the readers must never see its bytes.
+				if err := f.Close(); err != nil {
+					t.Fatal(err)
+				}
+				other, err := os.Create(filepath.Join(dir, "b"))
+				if err != nil {
+					t.Fatal(err)
+				}
+				if _, err := other.Write(bytes.Repeat([]byte{'b'}, 1<<16)); err != nil {
+					t.Fatal(err)
+				}
+				for g := 0; g < 8; g++ {
+					if err := <-errc; err != nil {
+						t.Fatal(err)
+					}
+				}
+				other.Close()
+			}
+		})
 	}
 }

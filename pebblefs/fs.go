@@ -39,13 +39,12 @@
 package pebblefs
 
 import (
-	"io"
-	"os"
 	"sync/atomic"
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/uringaio/uringaio/aio"
+	"golang.org/x/sys/unix"
 )
 
 // FS is the adapter. It implements vfs.FS; the methods it does not define are
@@ -82,7 +81,7 @@ func New(c *aio.Context, base vfs.FS) *FS {
 // Stats counts the files the FS opened.
 type Stats struct {
 	Routed  uint64 // files whose I/O goes through the Context
-	Skipped uint64 // files left to base (not *os.File underneath)
+	Skipped uint64 // files left to base (not *os.File underneath, or O_APPEND)
 }
 
 // Stats returns the FS's counters.
@@ -133,7 +132,7 @@ func (fs *FS) wrap(f vfs.File, err error) (vfs.File, error) {
 	}
 	if fs.route {
 		if rc, ok := f.(rawConner); ok {
-			if raw, err := rc.SyscallConn(); err == nil {
+			if raw, err := rc.SyscallConn(); err == nil && !appendMode(raw) {
 				fs.routed.Add(1)
 				return &file{File: f, c: fs.c, rc: raw, name: rc.Name()}, nil
 			}
@@ -143,8 +142,14 @@ func (fs *FS) wrap(f vfs.File, err error) (vfs.File, error) {
 	return f, nil
 }
 
-// Compile-time check.
-var _ io.ReaderAt = (*file)(nil)
-
-// errClosed is what a request on a closed file reports, as the os package does.
-var errClosed = os.ErrClosed
+// appendMode tells whether the descriptor was opened with O_APPEND, where
+// pwrite(2) would ignore the offset (vfs.Default never does; a file whose
+// flags cannot be read is treated the same way): such a file stays base's.
+func appendMode(raw syscall.RawConn) bool {
+	app := true
+	_ = raw.Control(func(fd uintptr) {
+		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
+		app = err != nil || fl&unix.O_APPEND != 0
+	})
+	return app
+}

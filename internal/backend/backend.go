@@ -98,7 +98,7 @@ const (
 
 // Backend is one kernel mechanism.
 type Backend interface {
-	// Name is "uring" or "kaio".
+	// Name is "uring", "kaio" or "threads".
 	Name() string
 	// Submit hands reqs to the kernel. It returns how many it took, in order;
 	// anything not taken never reaches the kernel and never completes. Requests

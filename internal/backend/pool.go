@@ -377,7 +377,7 @@ func (p *pool) poller() {
 			clear(polled)
 			polled = polled[:0]
 			for _, pr := range p.waiting {
-				fds = append(fds, unix.PollFd{Fd: int32(pr.fd), Events: waitEvents(pr)})
+				fds = append(fds, pollFd(pr.fd, waitEvents(pr)))
 				polled = append(polled, pr)
 			}
 		}
@@ -527,7 +527,7 @@ func errnoRes(err error) int64 {
 // pollNow is poll(2) on fd for events without waiting: the ready mask,
 // limited to events|POLLERR|POLLHUP|POLLNVAL, or 0.
 func pollNow(fd int, events uint32) uint32 {
-	fds := []unix.PollFd{{Fd: int32(fd), Events: int16(uint16(events))}}
+	fds := []unix.PollFd{pollFd(fd, int16(uint16(events)))}
 	for {
 		n, err := unix.Poll(fds, 0)
 		if err == unix.EINTR {
@@ -539,6 +539,16 @@ func pollNow(fd int, events uint32) uint32 {
 		return uint32(uint16(fds[0].Revents)) & (events | unix.POLLERR | unix.POLLHUP | unix.POLLNVAL)
 	}
 }
+
+// pollFd is a unix.PollFd asking for events. Its Events field is an int16
+// on most systems and a uint16 on AIX; setEvents converts to either.
+func pollFd(fd int, events int16) unix.PollFd {
+	p := unix.PollFd{Fd: int32(fd)}
+	setEvents(&p.Events, events)
+	return p
+}
+
+func setEvents[T int16 | uint16](p *T, events int16) { *p = T(events) }
 
 func waitEvents(pr *preq) int16 {
 	switch {

@@ -25,8 +25,9 @@ func Open(name string, slots int) (Backend, []Probe, error) {
 }
 
 // OpenWith starts the backend that name asks for, sized for slots outstanding
-// requests; workers bounds the threads backend's pool (0: its default,
-// 4×GOMAXPROCS capped at 64) and is ignored by the others. An empty name
+// requests; workers bounds its pool of worker goroutines (0: DefaultWorkers):
+// the threads backend's, and the one uring and kaio start, on first need, for
+// the stages their kernel cannot do (stage_linux.go). An empty name
 // defers to URINGAIO_BACKEND, and an empty or unset variable means "auto":
 // io_uring when it starts and supports every op the library needs
 // (IORING_REGISTER_PROBE), else classic AIO, else the threads pool. It returns
@@ -34,7 +35,8 @@ func Open(name string, slots int) (Backend, []Probe, error) {
 //
 // A named backend that cannot start is an error naming it and the reason, and
 // matching ErrNotSupported; there is no silent fallback. An unknown name is an
-// error (matching EINVAL) that lists the valid ones.
+// error (matching EINVAL) that lists the valid ones. The errors read
+// "aio: Setup: …", as package aio's own do: Setup is the call that makes them.
 func OpenWith(name string, slots, workers int) (Backend, []Probe, error) {
 	source := "Options.Backend"
 	if name == "" {
@@ -46,11 +48,11 @@ func OpenWith(name string, slots, workers int) (Backend, []Probe, error) {
 	case "uring", "kaio", "threads":
 		b, err := start(name, slots, workers)
 		if err != nil {
-			return nil, []Probe{{name, err}}, fmt.Errorf("uringaio: backend %q (from %s) cannot run: %w", name, source, err)
+			return nil, []Probe{{name, err}}, fmt.Errorf("aio: Setup: backend %q (from %s) cannot run: %w", name, source, err)
 		}
 		return b, []Probe{{name, nil}}, nil
 	}
-	return nil, nil, fmt.Errorf("uringaio: unknown backend %q in %s; valid values: \"\", auto, uring, kaio, threads: %w",
+	return nil, nil, fmt.Errorf("aio: Setup: unknown backend %q in %s; valid values: \"\", auto, uring, kaio, threads: %w",
 		name, source, syscall.EINVAL)
 }
 
@@ -59,9 +61,9 @@ func OpenWith(name string, slots, workers int) (Backend, []Probe, error) {
 func start(name string, slots, workers int) (Backend, error) {
 	switch name {
 	case "uring":
-		return startUring(slots)
+		return startUring(slots, workers)
 	case "kaio":
-		return startKaio(slots)
+		return startKaio(slots, workers)
 	}
 	return startThreads(workers)
 }
@@ -77,7 +79,7 @@ func openAuto(slots, workers int) (Backend, []Probe, error) {
 		probes = append(probes, Probe{name, err})
 		errs = append(errs, fmt.Errorf("%s: %w", name, err))
 	}
-	return nil, probes, fmt.Errorf("uringaio: no backend can run here: %w", errors.Join(errs...))
+	return nil, probes, fmt.Errorf("aio: Setup: no backend can run here: %w", errors.Join(errs...))
 }
 
 // DefaultWorkers is the pool size when newPool (and OpenWith) is given 0:

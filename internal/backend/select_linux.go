@@ -2,20 +2,23 @@ package backend
 
 // The kernel backends exist on Linux. Each constructor returns its concrete
 // type; the conversion to Backend happens only on success, so that a failed
-// start is a nil interface, not a typed nil.
+// start is a nil interface, not a typed nil. workers sizes the pool their
+// stages use (stager.workers), which starts only when first needed.
 
-func startUring(slots int) (Backend, error) {
+func startUring(slots, workers int) (Backend, error) {
 	u, err := newUring(slots)
 	if err != nil {
 		return nil, err
 	}
+	u.stage.workers = workers
 	return u, nil
 }
 
-func startKaio(slots int) (Backend, error) {
+func startKaio(slots, workers int) (Backend, error) {
 	k, err := newKaio(slots)
 	if err != nil {
 		return nil, err
 	}
+	k.stage.workers = workers
 	return k, nil
 }

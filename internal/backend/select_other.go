@@ -11,10 +11,10 @@ import (
 // refusals that "auto" records before it runs threads, and that a named
 // backend reports (matching ErrNotSupported).
 
-func startUring(int) (Backend, error) {
+func startUring(int, int) (Backend, error) {
 	return nil, fmt.Errorf("io_uring is a Linux interface (this is %s): %w", runtime.GOOS, ErrNotSupported)
 }
 
-func startKaio(int) (Backend, error) {
+func startKaio(int, int) (Backend, error) {
 	return nil, fmt.Errorf("classic kernel AIO (io_setup) is a Linux interface (this is %s): %w", runtime.GOOS, ErrNotSupported)
 }

@@ -31,6 +31,7 @@ import (
 // go by number; that is written down in docs/contract.md.
 type stager struct {
 	wake    func()      // ends a Reap wait in the kernel (Backend.Wake)
+	workers int         // the pool's size (0: DefaultWorkers); set before the first Submit
 	blocked atomic.Bool // a Reap may be waiting in the kernel
 
 	mu   sync.Mutex
@@ -103,7 +104,7 @@ func (g *stager) pool() (*pool, error) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.p == nil {
-		p, err := newPool(0, g.finished)
+		p, err := newPool(g.workers, g.finished)
 		if err != nil {
 			return nil, err
 		}

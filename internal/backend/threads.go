@@ -153,16 +153,6 @@ func (t *threads) try(r *Req) (how uint8, res int64, done bool) {
 	return poolWait, 0, false
 }
 
-// dupCloexec duplicates fd with F_DUPFD_CLOEXEC, retrying EINTR.
-func dupCloexec(fd int) (int, error) {
-	for {
-		d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
-		if err != unix.EINTR {
-			return d, err
-		}
-	}
-}
-
 // waitsForReadiness reports whether reads and writes on fd wait for
 // readiness (pipe, socket, character device, eventfd and other anonymous
 // inodes) rather than for storage (regular file, block device, directory).

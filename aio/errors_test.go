@@ -1,0 +1,147 @@
+package aio_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+
+	"github.com/uringaio/uringaio/aio"
+)
+
+// Every error the package makes reads "aio: " + the call or the operation +
+// ": " + …, and File's errors are *os.PathError around one. The rows are errors
+// from real calls, on whatever backend runs here; this file builds on every
+// platform (off Unix only the Setup rows run: no backend starts there).
+
+// setupOrSkip returns a Context on the default backend, or skips when none
+// can run here; Setup's own error must follow the scheme too.
+func setupOrSkip(t *testing.T) *aio.Context {
+	t.Helper()
+	c, err := aio.Setup(4)
+	if err != nil {
+		if !strings.HasPrefix(err.Error(), "aio: Setup: ") {
+			t.Errorf("Setup: %q does not start with %q", err, "aio: Setup: ")
+		}
+		if errors.Is(err, aio.ErrNotSupported) {
+			t.Skip("no backend runs here:", err)
+		}
+		t.Fatal(err)
+	}
+	return c
+}
+
+func TestErrorScheme(t *testing.T) {
+	tests := []struct {
+		name   string
+		prefix string // what the message must start with
+		is     error  // what it must match (errors.Is)
+		err    func(t *testing.T) error
+	}{
+		{"Setup maxEvents", "aio: Setup: ", syscall.EINVAL, func(t *testing.T) error {
+			_, err := aio.Setup(0)
+			return err
+		}},
+		{"Setup negative Workers", "aio: Setup: ", syscall.EINVAL, func(t *testing.T) error {
+			_, err := aio.SetupWithOptions(1, aio.Options{Workers: -1})
+			return err
+		}},
+		{"Setup unknown backend", "aio: Setup: unknown backend ", syscall.EINVAL, func(t *testing.T) error {
+			_, err := aio.SetupWithOptions(1, aio.Options{Backend: "nope"})
+			return err
+		}},
+		{"Setup named backend that cannot run", "aio: Setup: backend ", aio.ErrNotSupported, func(t *testing.T) error {
+			// Whichever of them cannot run here (off Linux, uring and
+			// kaio; on Linux, one refused by the kernel's settings).
+			for _, name := range []string{"uring", "kaio", "threads"} {
+				c, err := aio.SetupWithOptions(1, aio.Options{Backend: name})
+				if err != nil {
+					return err
+				}
+				c.Destroy()
+			}
+			t.Skip("every backend runs here")
+			return nil
+		}},
+		{"Submit on a destroyed Context", "aio: Submit: ", syscall.EINVAL, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			c.Destroy()
+			_, err := c.Submit(&aio.IOCB{Op: aio.OpNop})
+			return err
+		}},
+		{"Event.Err of a failed request", "aio: read: ", syscall.EBADF, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			defer c.Destroy()
+			if _, err := c.Submit(&aio.IOCB{Op: aio.OpRead, FD: -1, Buf: make([]byte, 1)}); err != nil {
+				t.Fatal(err)
+			}
+			evs := make([]aio.Event, 1)
+			if _, err := c.GetEvents(1, evs, nil); err != nil {
+				t.Fatal(err)
+			}
+			return evs[0].Err()
+		}},
+		{"Do canceled", "aio: nop: canceled: ", context.Canceled, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			defer c.Destroy()
+			ctx, cancel := context.WithCancel(context.Background())
+			cancel()
+			_, err := c.Do(ctx, &aio.IOCB{Op: aio.OpNop})
+			return err
+		}},
+		{"ReadAt at a negative offset", "aio: ReadAt: ", syscall.EINVAL, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			defer c.Destroy()
+			_, err := c.ReadAt(context.Background(), 0, make([]byte, 1), -1)
+			return err
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.err(t)
+			if err == nil {
+				t.Fatal("no error")
+			}
+			if msg := err.Error(); !strings.HasPrefix(msg, tt.prefix) {
+				t.Errorf("%q does not start with %q", msg, tt.prefix)
+			}
+			if !errors.Is(err, tt.is) {
+				t.Errorf("%q does not match %v", err, tt.is)
+			}
+		})
+	}
+}
+
+// File's errors are the os package's shape, *os.PathError, around one of
+// the package's errors.
+func TestErrorSchemeFile(t *testing.T) {
+	c := setupOrSkip(t)
+	defer c.Destroy()
+	f, err := os.OpenFile(filepath.Join(t.TempDir(), "log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	_, err = aio.NewFile(c, f).WriteAt([]byte("x"), 0)
+	var pe *os.PathError
+	if !errors.As(err, &pe) {
+		t.Fatalf("WriteAt on an O_APPEND file: %v (%T), want an *os.PathError", err, err)
+	}
+	if pe.Op != "write" || pe.Path != f.Name() || !strings.HasPrefix(pe.Err.Error(), "aio: WriteAt: ") {
+		t.Errorf("WriteAt on an O_APPEND file: Op %q Path %q Err %q; want write, %s, aio: WriteAt: …", pe.Op, pe.Path, pe.Err, f.Name())
+	}
+}
+
+// Probe's String says "name: ok" or "name: reason".
+func TestProbeString(t *testing.T) {
+	if got := (aio.Probe{Backend: "uring"}).String(); got != "uring: ok" {
+		t.Errorf("got %q, want %q", got, "uring: ok")
+	}
+	p := aio.Probe{Backend: "kaio", Err: aio.ErrNotSupported}
+	if got, want := p.String(), "kaio: "+aio.ErrNotSupported.Error(); got != want {
+		t.Errorf("got %q, want %q", got, want)
+	}
+}
