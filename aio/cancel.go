@@ -74,6 +74,16 @@ func (c *Context) Cancel(cb *IOCB) (Event, error) {
 		}
 		idx = cb.slot.Load()
 		s := &c.slots[idx]
+		if s.queued {
+			// Not handed to the backend yet (a Do's request): wait for the
+			// round that carries it, then look again.
+			c.subMu.Unlock()
+			c.waitQueued(idx)
+			c.mu.Unlock()
+			c.subMu.Lock()
+			c.mu.Lock()
+			continue
+		}
 		if !s.canceling {
 			break
 		}
@@ -283,7 +293,7 @@ func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
 			if s.cb == nil || s.fd != int32(fd) || (cb != nil && s.cb != cb) || s.done {
 				continue
 			}
-			if s.canceling {
+			if s.canceling || s.queued {
 				busy = int32(i)
 				break
 			}
@@ -293,7 +303,11 @@ func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
 			break
 		}
 		c.subMu.Unlock()
-		c.await(&waiter{kind: waitNotCanceling, idx: busy, gen: c.slots[busy].gen}, time.Time{}, false, false)
+		if c.slots[busy].queued {
+			c.waitQueued(busy)
+		} else {
+			c.await(&waiter{kind: waitNotCanceling, idx: busy, gen: c.slots[busy].gen}, time.Time{}, false, false)
+		}
 		c.mu.Unlock()
 		c.subMu.Lock()
 		c.mu.Lock()
@@ -411,6 +425,8 @@ func (c *Context) destroy() error {
 	c.subMu.Unlock()
 
 	c.mu.Lock()
+	// And no Do's request waits to be handed over (closing stops new ones).
+	c.waitNoneQueued()
 	var idxs []int32
 	for i := range c.slots {
 		s := &c.slots[i]

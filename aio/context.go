@@ -51,9 +51,8 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 	if err := ctx.Err(); err != nil {
 		return Event{}, &CanceledError{Op: cb.Op, CtxErr: err}
 	}
-	one := [1]*IOCB{cb}
 	for {
-		_, err := c.submitAs(one[:], true)
+		err := c.submitDo(cb)
 		if err == nil {
 			break
 		}
@@ -136,6 +135,14 @@ func (c *Context) cancelFor(idx int32, gen uint32) {
 	s := &c.slots[idx]
 	if s.cb == nil || s.gen != gen || s.done || s.canceling || c.dead {
 		return
+	}
+	if s.queued {
+		// The backend has not seen it yet: wait for the round that carries
+		// it, then look again.
+		c.waitQueued(idx)
+		if s.cb == nil || s.gen != gen || s.done || s.canceling || c.dead {
+			return
+		}
 	}
 	c.startCancel(idx, cancelNotify)
 	tag := s.tag(idx)

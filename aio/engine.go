@@ -67,6 +67,7 @@ type slot struct {
 	// while it sleeps, else -1.
 	wake    chan struct{}
 	sleepAt int32
+	queued  bool // Do's request waits in pend for the combiner (submit.go)
 	pin     runtime.Pinner
 	iov     []iovec
 
@@ -116,8 +117,15 @@ type Context struct {
 	roomWaiters int     // waiters that need a free slot or less outstanding (Destroy, Do when full)
 	sleepers    []int32 // slots whose Do waiter sleeps on its own wake channel
 	reaperSlot  int32   // the slot of the Do holding the reaper role, else -1
-	passes      uint64  // reaper passes finished (drainReady waits for one)
-	passWaiters int
+
+	// Do's submissions (submit.go), under mu.
+	pend          []backend.Req        // queued, not yet handed to the backend
+	pendSpare     []backend.Req        // the other buffer
+	pendInl       []backend.Completion // the combiner's inline completions
+	submitting    bool                 // a combiner is handing requests over
+	queuedWaiters int                  // waiting for a queued request to be handed over
+	passes        uint64               // reaper passes finished (drainReady waits for one)
+	passWaiters   int
 
 	subOrder uint64 // counts submissions (under mu)
 
@@ -145,16 +153,19 @@ func newContext(maxEvents int, opts Options) (*Context, error) {
 	}
 	b := min(maxEvents, maxSubmitBatch)
 	c := &Context{
-		be:       be,
-		probes:   probesOf(probes),
-		max:      maxEvents,
-		noInline: opts.NoInline,
-		reqs:     make([]backend.Req, b),
-		inl:      make([]backend.Completion, b),
-		comps:    make([]backend.Completion, min(maxEvents*2+1, 1024)),
-		slots:    make([]slot, maxEvents),
-		free:     make([]int32, maxEvents),
-		ready:    evQueue{buf: make([]Event, maxEvents)},
+		be:        be,
+		probes:    probesOf(probes),
+		max:       maxEvents,
+		noInline:  opts.NoInline,
+		reqs:      make([]backend.Req, b),
+		inl:       make([]backend.Completion, b),
+		comps:     make([]backend.Completion, min(maxEvents*2+1, 1024)),
+		slots:     make([]slot, maxEvents),
+		pend:      make([]backend.Req, 0, maxEvents),
+		pendSpare: make([]backend.Req, 0, maxEvents),
+		pendInl:   make([]backend.Completion, maxEvents),
+		free:      make([]int32, maxEvents),
+		ready:     evQueue{buf: make([]Event, maxEvents)},
 	}
 	for i := range c.free {
 		c.free[i] = int32(maxEvents - 1 - i)
@@ -299,6 +310,7 @@ type sink struct {
 // the Context is being destroyed, before w was satisfied.
 func (c *Context) await(w *waiter, deadline time.Time, hasDeadline, interruptible bool) bool {
 	for {
+		c.takeOverSubmit()
 		if w.satisfied(c) {
 			return true
 		}
@@ -382,6 +394,7 @@ func (c *Context) handOff() {
 // is released during backend calls.
 func (c *Context) reap(w *waiter, deadline time.Time, hasDeadline, interruptible bool) bool {
 	for {
+		c.takeOverSubmit()
 		if w.satisfied(c) {
 			return true
 		}
@@ -865,8 +878,11 @@ func (c *Context) getEvents(minNr int, events []Event, timeout *time.Duration) (
 		c.reapMu.Unlock()
 		c.handOff()
 	}
-	ok := c.await(&w, deadline, hasDeadline, true)
-	if !ok && (c.closing || c.dead) {
+	c.await(&w, deadline, hasDeadline, true)
+	if c.closing || c.dead {
+		// Destroy interrupted the wait. What it gathered meanwhile may be
+		// Destroy's own cancellations (routed to this reaper's sink): they
+		// are dropped, as io_destroy drops undelivered events.
 		c.mu.Unlock()
 		return 0, errGetDestroyed
 	}
