@@ -83,34 +83,3 @@ func ioCancel(ctx uint64, cb *abi.IOCB, res *abi.IOEvent) error {
 	_, _, e := unix.Syscall(unix.SYS_IO_CANCEL, uintptr(ctx), uintptr(unsafe.Pointer(cb)), uintptr(unsafe.Pointer(res)))
 	return errnoErr(e)
 }
-
-// preadv2(2) / pwritev2(2) at the current position (offset -1): used by classic
-// AIO to move data itself once a readiness poll fired on a pipe or socket.
-// iov is the address of n iovecs in pinned memory.
-func rwv2(write bool, fd int32, iov uint64, n uint32, flags int) int64 {
-	nr := uintptr(unix.SYS_PREADV2)
-	if write {
-		nr = unix.SYS_PWRITEV2
-	}
-	off := int64(-1)
-	r, _, e := unix.Syscall6(nr, uintptr(fd), uintptr(iov), uintptr(n), uintptr(off), 0, uintptr(flags))
-	if e != 0 {
-		return -int64(e)
-	}
-	return int64(r)
-}
-
-// rw1 is rwv2 for one buffer at addr (pinned memory) of n bytes.
-func rw1(write bool, fd int32, addr uint64, n uint32, flags int) int64 {
-	iov := struct{ base, len uint64 }{addr, uint64(n)}
-	nr := uintptr(unix.SYS_PREADV2)
-	if write {
-		nr = unix.SYS_PWRITEV2
-	}
-	off := int64(-1)
-	r, _, e := unix.Syscall6(nr, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1, uintptr(off), 0, uintptr(flags))
-	if e != 0 {
-		return -int64(e)
-	}
-	return int64(r)
-}
