@@ -355,22 +355,6 @@ func waitReady(t testing.TB, fd int, events int16) {
 	}
 }
 
-// readyNow reports whether fd reports events at once (poll with timeout 0).
-func readyNow(t testing.TB, fd int, events int16) bool {
-	t.Helper()
-	p := []unix.PollFd{{Fd: int32(fd), Events: events}}
-	for {
-		n, err := unix.Poll(p, 0)
-		if err == unix.EINTR {
-			continue
-		}
-		if err != nil {
-			t.Fatalf("poll fd %d: %v", fd, err)
-		}
-		return n > 0 && p[0].Revents&events != 0
-	}
-}
-
 // readExactly reads exactly n bytes from fd with plain read(2), polling first
 // so that it works on blocking and non-blocking descriptors alike and fails
 // (instead of hanging) when the data does not come within eventWait.
