@@ -36,6 +36,7 @@ import (
 type File struct {
 	c      *Context
 	f      *os.File
+	name   string
 	rc     syscall.RawConn
 	rcErr  error
 	append bool
@@ -63,12 +64,26 @@ var errAppendMode = errors.New("aio: WriteAt: file opened with O_APPEND")
 // ownership of f: closing f remains the caller's business, and c must outlive
 // the File's calls. A nil f gives a File whose calls fail with os.ErrInvalid.
 func NewFile(c *Context, f *os.File) *File {
-	af := &File{c: c, f: f}
 	if f == nil {
-		af.rcErr = os.ErrInvalid
-		return af
+		return &File{c: c, rcErr: os.ErrInvalid}
 	}
-	af.rc, af.rcErr = f.SyscallConn()
+	af := NewFileConn(c, f)
+	af.f = f
+	return af
+}
+
+// NewFileConn is NewFile for any file that gives its descriptor through
+// syscall.Conn, as the files of storage engines' file-system layers do (a
+// Pebble vfs.File over *os.File, for one) without exposing the *os.File. The
+// descriptor is borrowed through SyscallConn's RawConn, held for each request
+// as NewFile's is. Error messages name the file if conn has a Name() string
+// method. File() returns nil for such a File.
+func NewFileConn(c *Context, conn syscall.Conn) *File {
+	af := &File{c: c}
+	if n, ok := conn.(interface{ Name() string }); ok {
+		af.name = n.Name()
+	}
+	af.rc, af.rcErr = conn.SyscallConn()
 	if af.rcErr == nil {
 		// pwrite(2) ignores the offset on an O_APPEND file; refuse WriteAt there
 		// as (*os.File).WriteAt does.
@@ -88,7 +103,7 @@ func NewFile(c *Context, f *os.File) *File {
 // Context returns the Context the File's requests go through.
 func (f *File) Context() *Context { return f.c }
 
-// File returns the underlying *os.File.
+// File returns the underlying *os.File (nil for a File from NewFileConn).
 func (f *File) File() *os.File { return f.f }
 
 // Fd returns the file's descriptor, or -1 if the file is closed or nil. Unlike
@@ -232,8 +247,8 @@ func inlineBit(op Op) uint32 {
 
 func (f *File) pathErr(op Op, err error) error {
 	name := ""
-	if f.f != nil {
-		name = f.f.Name()
+	if f.name != "" {
+		name = f.name
 	}
 	return &os.PathError{Op: op.String(), Path: name, Err: err}
 }

@@ -17,6 +17,7 @@ type file struct {
 	vfs.File // base's file: Close, Stat, Fd, and what ops.go delegates
 
 	c    *aio.Context
+	af   *aio.File // reads and writes
 	rc   syscall.RawConn
 	name string
 
@@ -89,27 +90,15 @@ func (f *file) req(cb *aio.IOCB) error {
 	return nil
 }
 
-// rw is ReadAt or WriteAt: the library's loop until all of p moved, the file
-// ended (io.EOF) or an error occurred, on the borrowed descriptor.
-func (f *file) rw(op aio.Op, p []byte, off int64) (n int, err error) {
-	ran := false
-	_ = f.rc.Control(func(fd uintptr) {
-		ran = true
-		if op == aio.OpRead {
-			n, err = f.c.ReadAt(context.Background(), int(fd), p, off)
-		} else {
-			n, err = f.c.WriteAt(context.Background(), int(fd), p, off)
-		}
-	})
-	if !ran {
-		// Control refuses only a file that is closed or being closed (its error,
-		// internal/poll's "use of closed file", is not exported).
-		return 0, f.pathErr(op, os.ErrClosed)
+// rw is ReadAt or WriteAt through aio.File: page-cached data is copied on
+// the calling goroutine (aio.Options.NoInline), the rest is the library's
+// requests on the borrowed descriptor, held open until they end. Its errors
+// are already what *os.File reports.
+func (f *file) rw(op aio.Op, p []byte, off int64) (int, error) {
+	if op == aio.OpRead {
+		return f.af.ReadAt(p, off)
 	}
-	if err != nil && err != io.EOF {
-		err = f.pathErr(op, err)
-	}
-	return n, err
+	return f.af.WriteAt(p, off)
 }
 
 // do runs one request on the borrowed descriptor and returns its event; the

@@ -122,7 +122,7 @@ func (fs *FS) ReuseForWrite(
 
 // rawConner is what vfs.Default's files promote from their embedded *os.File.
 type rawConner interface {
-	SyscallConn() (syscall.RawConn, error)
+	syscall.Conn
 	Name() string
 }
 
@@ -134,7 +134,8 @@ func (fs *FS) wrap(f vfs.File, err error) (vfs.File, error) {
 		if rc, ok := f.(rawConner); ok {
 			if raw, err := rc.SyscallConn(); err == nil && !appendMode(raw) {
 				fs.routed.Add(1)
-				return &file{File: f, c: fs.c, rc: raw, name: rc.Name()}, nil
+				af := aio.NewFileConn(fs.c, rc)
+				return &file{File: f, c: fs.c, af: af, rc: raw, name: rc.Name()}, nil
 			}
 		}
 	}
