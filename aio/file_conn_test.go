@@ -20,7 +20,7 @@ import (
 type connOnly struct{ f *os.File }
 
 func (c connOnly) SyscallConn() (syscall.RawConn, error) { return c.f.SyscallConn() }
-func (c connOnly) Name() string                         { return c.f.Name() }
+func (c connOnly) Name() string                          { return c.f.Name() }
 
 // TestFileConn: a File made from a syscall.Conn reads and writes like one made
 // from the *os.File, with and without the inline first try, names the file in
