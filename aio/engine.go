@@ -197,6 +197,19 @@ func (c *Context) notifyLocked() {
 	}
 }
 
+// kickReaper makes a reaper that is blocked in the kernel, or about to block,
+// look again. seq is bumped before kwait is read: a reaper about to block
+// sets kwait and then compares seq, so either it sees the bump and does not
+// block, or we see kwait and wake the kernel wait. With mu held.
+func (c *Context) kickReaper() {
+	c.seq.Add(1)
+	if c.kwait.Load() != 0 && !c.dead {
+		c.beMu.RLock()
+		c.be.Wake()
+		c.beMu.RUnlock()
+	}
+}
+
 // waitLocked sleeps until the next notify or the deadline. With mu held; it is
 // released while sleeping.
 func (c *Context) waitLocked(deadline time.Time, hasDeadline bool) {
@@ -312,6 +325,13 @@ func (c *Context) await(w *waiter, deadline time.Time, hasDeadline, interruptibl
 	for {
 		c.takeOverSubmit()
 		if w.satisfied(c) {
+			// The role may have been handed to us in the same token as our
+			// completion (one token per channel): pass it on, or a sleeper
+			// could wait for a completion nobody reaps.
+			if len(c.sleepers) > 0 && c.reapMu.TryLock() {
+				c.reapMu.Unlock()
+				c.handOff()
+			}
 			return true
 		}
 		if (interruptible && c.closing) || c.dead {
@@ -508,15 +528,7 @@ func (c *Context) drainReady() {
 			return
 		}
 		c.passWaiters++
-		// Bump seq before looking at kwait: a reaper about to block checks
-		// seq after setting kwait, so either it sees the bump and does not
-		// block, or we see kwait and wake it.
-		c.seq.Add(1)
-		if c.kwait.Load() != 0 {
-			c.beMu.RLock()
-			c.be.Wake()
-			c.beMu.RUnlock()
-		}
+		c.kickReaper()
 		c.waitLocked(time.Time{}, false)
 		c.passWaiters--
 	}
@@ -588,10 +600,8 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 		// Only its Do needs to know. If that Do is the reaper, blocked in
 		// the kernel while someone else routes this, wake the kernel wait.
 		c.wakeDo(idx)
-		if idx == c.reaperSlot && c.kwait.Load() != 0 {
-			c.beMu.RLock()
-			c.be.Wake()
-			c.beMu.RUnlock()
+		if idx == c.reaperSlot {
+			c.kickReaper()
 		}
 		return false
 	}

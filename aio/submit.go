@@ -66,14 +66,11 @@ func (c *Context) combine() {
 		if round == maxCombineRounds {
 			// Enough done for others: the owner of the oldest queued
 			// request takes over (its await loop calls combine).
+			// Whoever reaps looks too: the owner may be the reaper, about
+			// to wait in the kernel for the very request still queued.
 			c.submitting = false
-			idx := int32(uint32(c.pend[0].Tag))
-			c.wakeDo(idx)
-			if idx == c.reaperSlot && c.kwait.Load() != 0 {
-				c.beMu.RLock()
-				c.be.Wake()
-				c.beMu.RUnlock()
-			}
+			c.wakeDo(int32(uint32(c.pend[0].Tag)))
+			c.kickReaper()
 			return
 		}
 		batch := c.pend

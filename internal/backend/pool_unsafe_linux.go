@@ -54,6 +54,24 @@ func rwAt(write bool, fd int, b *bufs, off int64) int64 {
 	return rwv(nr, fd, b, lo, hi, 0)
 }
 
+// rwAtNowait is preadv2(2)/pwritev2(2) at off with RWF_NOWAIT: what the page
+// cache has, without waiting (-EAGAIN, or a short count, where it would).
+func rwAtNowait(write bool, fd int, b *bufs, off int64) int64 {
+	nr := uintptr(unix.SYS_PREADV2)
+	if write {
+		nr = unix.SYS_PWRITEV2
+	}
+	lo, hi := offHiLo(off)
+	return rwv(nr, fd, b, lo, hi, unix.RWF_NOWAIT)
+}
+
+// isDirect reports whether fd was opened O_DIRECT: a transfer on it waits for
+// the device even under RWF_NOWAIT, so it is never tried at Submit.
+func isDirect(fd int) bool {
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	return err != nil || fl&unix.O_DIRECT != 0
+}
+
 // rwCur is preadv2(2)/pwritev2(2) at the current position (offset -1), with
 // RWF_NOWAIT when nowait.
 func rwCur(write bool, fd int, b *bufs, nowait bool) int64 {

@@ -115,3 +115,9 @@ func bytesAt(addr, n uintptr) []byte {
 	}
 	return unsafe.Slice((*byte)(memAt(addr)), n)
 }
+
+// rwAtNowait: no RWF_NOWAIT here (haveNowait is false); never called.
+func rwAtNowait(write bool, fd int, b *bufs, off int64) int64 { return -int64(unix.EOPNOTSUPP) }
+
+// isDirect: without RWF_NOWAIT nothing is tried at Submit.
+func isDirect(fd int) bool { return true }

@@ -98,9 +98,10 @@ func (t *threads) Submit(reqs []Req, inline []Completion) (int, int, error) {
 		how, res, done := t.try(r)
 		if !done {
 			// Bind the request to the file: the pool gets its own descriptor.
+			// res is what try moved already (a short first try).
 			fd, err := dupCloexec(int(r.FD))
 			if err == nil {
-				t.p.start(r, fd, true, how, 0)
+				t.p.start(r, fd, true, how, res)
 				continue
 			}
 			res = errnoRes(err)
@@ -113,8 +114,10 @@ func (t *threads) Submit(reqs []Req, inline []Completion) (int, int, error) {
 
 // try finishes r on the submitting goroutine when that cannot block: a Nop, a
 // poll whose events are already there, a read or write on a pipe, socket or
-// tty that moves data at once with RWF_NOWAIT, a bad descriptor. Otherwise it
-// says how the pool must carry r out. Everything here uses r.FD, which names
+// tty that moves data at once with RWF_NOWAIT, a read or write of a regular
+// file (not O_DIRECT) that the page cache serves in full, a bad descriptor.
+// Otherwise it says how the pool must carry r out, and res is how many bytes
+// a short first try moved already. Everything here uses r.FD, which names
 // the request's file for the whole Submit call.
 //
 // Finishing at Submit is what the kernel backends do (a ready poll and a
@@ -142,6 +145,18 @@ func (t *threads) try(r *Req) (how uint8, res int64, done bool) {
 	case errno != 0:
 		return 0, -int64(errno), true
 	case !waits:
+		// Storage: what the page cache holds is copied here at the cost of
+		// pread(2) (not for O_DIRECT, which would wait for the device);
+		// the rest, or all of it, goes to a worker.
+		if haveNowait && (r.Op == OpRead || r.Op == OpWrite) && !isDirect(int(r.FD)) {
+			b := reqBufs(r, 0)
+			switch res := rwAtNowait(isWrite(r.Op), int(r.FD), &b, r.Off); {
+			case res == int64(r.Len) || res == 0 && r.Op == OpRead:
+				return 0, res, true // all of it, or the end of the file
+			case res > 0:
+				return poolRun, res, false // continued on a worker
+			}
+		}
 		return poolRun, 0, false
 	case haveNowait:
 		b := reqBufs(r, 0)
