@@ -124,7 +124,7 @@ type Options struct {
 	// when first needed, for the requests their kernel mechanism cannot
 	// finish by itself (a read on an O_NONBLOCK pipe on io_uring, an eventfd
 	// write or a tty poll on classic AIO). 0 means the default,
-	// 4×GOMAXPROCS bounded to between 4 and 64; negative is refused with
+	// 4×GOMAXPROCS bounded to between 32 and 64; negative is refused with
 	// EINVAL.
 	Workers int
 

@@ -415,6 +415,13 @@ func (c *Context) destroy() error {
 	}
 	c.closing = true
 	c.shut.Store(true)
+	for _, ch := range c.roomQ {
+		select { // Do waiting for room: the Context is going
+		case ch <- struct{}{}:
+		default:
+		}
+	}
+	c.roomQ = c.roomQ[:0]
 	c.notifyLocked() // GetEvents waiters return EINVAL; a blocked reaper wakes
 	c.mu.Unlock()
 

@@ -106,21 +106,37 @@ func (c *Context) waitRoom(ctx context.Context) error {
 		if c.closing {
 			return nil
 		}
-		if c.waitCh == nil {
-			c.waitCh = make(chan struct{})
+		var ch chan struct{}
+		if n := len(c.roomChs); n > 0 {
+			ch, c.roomChs = c.roomChs[n-1], c.roomChs[:n-1]
+		} else {
+			ch = make(chan struct{}, 1)
 		}
-		ch := c.waitCh
-		c.waiters++
-		c.roomWaiters++
+		c.roomQ = append(c.roomQ, ch)
 		c.mu.Unlock()
 		select {
 		case <-ch:
 		case <-ctx.Done():
 		}
 		c.mu.Lock()
-		c.waiters--
-		c.roomWaiters--
+		woken := true
+		for i, q := range c.roomQ {
+			if q == ch {
+				// Not woken (ctx ended): leave the queue.
+				c.roomQ = append(c.roomQ[:i], c.roomQ[i+1:]...)
+				woken = false
+				break
+			}
+		}
+		select {
+		case <-ch:
+		default:
+		}
+		c.roomChs = append(c.roomChs, ch)
 		if err := ctx.Err(); err != nil {
+			if woken {
+				c.roomFreed() // the room we were given goes to the next
+			}
 			return err
 		}
 	}

@@ -41,11 +41,12 @@ import (
 //
 // Wake-ups. Whatever changes what a waiter waits for wakes it: a completion
 // routed to a slot or to the ready queue, a cancellation decided, a slot freed
-// or an event delivered while someone waits for room (roomWaiters: Destroy
-// waiting for every slot, Do waiting for a free one), a reaper pass finished
-// while someone waits for one (passWaiters). freeSlot and delivered are the only
-// places that give room back, and both notify when roomWaiters > 0; a path
-// that frees a slot without them is a bug.
+// or an event delivered while Destroy waits for every slot (roomWaiters), a
+// reaper pass finished while someone waits for one (passWaiters). freeSlot and
+// delivered are the only places that give room back; freeSlot notifies Destroy,
+// and delivered (roomFreed) wakes the oldest Do waiting for room (roomQ) — one
+// per request delivered, never all. A path that frees a slot or lowers
+// outstanding without them is a bug.
 //
 // Lock order: reapMu, then subMu, then mu; beMu (read) is taken with none of
 // them or with mu only, and never held while taking mu. Backend calls other than
@@ -114,9 +115,11 @@ type Context struct {
 	dead        bool // the backend is closed
 	waiters     int
 	waitCh      chan struct{}
-	roomWaiters int     // waiters that need a free slot or less outstanding (Destroy, Do when full)
-	sleepers    []int32 // slots whose Do waiter sleeps on its own wake channel
-	reaperSlot  int32   // the slot of the Do holding the reaper role, else -1
+	roomWaiters int             // Destroy waiting for every slot to be free
+	roomQ       []chan struct{} // Do calls waiting for room, oldest first: one is woken per request delivered
+	roomChs     []chan struct{} // their spare channels
+	sleepers    []int32         // slots whose Do waiter sleeps on its own wake channel
+	reaperSlot  int32           // the slot of the Do holding the reaper role, else -1
 
 	// Do's submissions (submit.go), under mu.
 	pend          []backend.Req        // queued, not yet handed to the backend
@@ -622,8 +625,25 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 func (c *Context) delivered(cb *IOCB) {
 	cb.state.Store(cbIdle)
 	c.outstanding--
+	c.roomFreed()
+}
+
+// roomFreed says that one request fewer is outstanding: the oldest Do waiting
+// for room is woken (one, not all: a thousand goroutines waiting on a Context
+// of 256 must not all wake for every completion), and Destroy if it waits.
+// With mu held.
+func (c *Context) roomFreed() {
 	if c.roomWaiters > 0 {
 		c.notifyLocked()
+	}
+	if n := len(c.roomQ); n > 0 {
+		ch := c.roomQ[0]
+		copy(c.roomQ, c.roomQ[1:])
+		c.roomQ = c.roomQ[:n-1]
+		select {
+		case ch <- struct{}{}:
+		default:
+		}
 	}
 }
 
@@ -829,6 +849,7 @@ func (c *Context) submitChunk(cbs []*IOCB, private bool) (n int, stop bool, err 
 			c.freeSlot(idx)
 			cb.state.Store(cbIdle)
 			c.outstanding--
+			c.roomFreed()
 		}
 		if ninl > 0 {
 			c.route(c.inl[:ninl], nil)

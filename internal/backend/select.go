@@ -83,8 +83,11 @@ func openAuto(slots, workers int) (Backend, []Probe, error) {
 }
 
 // DefaultWorkers is the pool size when newPool (and OpenWith) is given 0:
-// enough to overlap several storage requests per CPU, capped so that a burst
-// of slow fsyncs cannot take hundreds of threads.
+// 4×GOMAXPROCS, at least 32 and at most 64. A worker blocked in pread holds a
+// device queue slot, so the pool must be as deep as the queue depths storage
+// code uses (32 matches gosync at 32 goroutines on O_DIRECT reads; glibc's
+// POSIX AIO uses 20 threads); workers start only when needed, and the cap keeps
+// a burst of slow fsyncs from taking hundreds of threads.
 func DefaultWorkers() int {
-	return min(max(4*runtime.GOMAXPROCS(0), 4), 64)
+	return min(max(4*runtime.GOMAXPROCS(0), 32), 64)
 }
