@@ -159,8 +159,11 @@ func (s *slot) decided() bool {
 		if !s.answered {
 			return false
 		}
-		if s.answerRes == 0 {
-			return s.done // found: its completion (-ECANCELED) is on its way
+		if s.answerRes == 0 || s.answerRes == -int64(syscall.EALREADY) {
+			// Found (its -ECANCELED is on its way), or running in io-wq
+			// where it may yet end canceled or with its data: its own
+			// completion decides.
+			return s.done
 		}
 	}
 	return true
@@ -177,7 +180,8 @@ func (s *slot) stopped() bool {
 	}
 	// io-wq may end a found request with -EINTR (or -ERESTARTSYS, normalized);
 	// nothing moved either.
-	found := s.answer == backend.CancelPending || (s.answer == backend.CancelAsync && s.answerRes == 0)
+	found := s.answer == backend.CancelPending ||
+		(s.answer == backend.CancelAsync && (s.answerRes == 0 || s.answerRes == -int64(syscall.EALREADY)))
 	return found && s.res == -int64(syscall.EINTR)
 }
 
