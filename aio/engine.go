@@ -734,8 +734,15 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 		default:
 		}
 	}
-	cb.ctx.Store(c)
-	cb.slot.Store(idx)
+	// Stored only when they change: an IOCB reused on the same Context (the
+	// usual case) costs two plain loads, not two atomic stores with a write
+	// barrier.
+	if cb.ctx.Load() != c {
+		cb.ctx.Store(c)
+	}
+	if cb.slot.Load() != idx {
+		cb.slot.Store(idx)
+	}
 	*r = backend.Req{Tag: s.tag(idx), Op: uint8(cb.Op), FD: int32(cb.FD), Off: cb.Offset, PollEvents: cb.PollEvents}
 	switch cb.Op {
 	case OpRead, OpWrite:
