@@ -133,10 +133,13 @@ type Options struct {
 	// transfer with preadv2(2)/pwritev2(2) and RWF_NOWAIT (Linux 4.14): data
 	// in the page cache is then copied at the cost of pread(2), with nothing
 	// to submit, reap or cancel (Stats.Inline counts these), and only what
-	// would wait — uncached data, a buffered write the filesystem will not
-	// do without waiting — becomes a request of the backend. A file that
-	// refuses RWF_NOWAIT is remembered and not tried again. The raw Submit
-	// and Do paths never do this.
+	// would wait (uncached data) becomes a request of the backend. A file
+	// that refuses RWF_NOWAIT is remembered and not tried again. A buffered
+	// write the filesystem will not do under RWF_NOWAIT (ext4 refuses every
+	// one) is a plain pwrite(2) on the caller's goroutine, as
+	// (*os.File).WriteAt makes it, while fewer than GOMAXPROCS callers do so
+	// at once; past that it is a request of the backend. NoInline turns that
+	// off too. The raw Submit and Do paths never do this.
 	NoInline bool
 }
 

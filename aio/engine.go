@@ -95,8 +95,10 @@ type Context struct {
 	be       backend.Backend
 	probes   []Probe
 	max      int
-	noInline bool        // Options.NoInline
-	shut     atomic.Bool // closing, readable without mu (File's inline path)
+	noInline bool         // Options.NoInline
+	shut     atomic.Bool  // closing, readable without mu (File's inline path)
+	plainW   atomic.Int32 // File writes running as pwrite(2) on their callers (file.go)
+	plainMax int32        // the most of those at once: GOMAXPROCS at Setup
 
 	reapMu sync.Mutex   // the reaper role
 	subMu  sync.Mutex   // Submit's scratch and order
@@ -160,6 +162,7 @@ func newContext(maxEvents int, opts Options) (*Context, error) {
 		probes:    probesOf(probes),
 		max:       maxEvents,
 		noInline:  opts.NoInline,
+		plainMax:  int32(runtime.GOMAXPROCS(0)),
 		reqs:      make([]backend.Req, b),
 		inl:       make([]backend.Completion, b),
 		comps:     make([]backend.Completion, min(maxEvents*2+1, 1024)),

@@ -41,13 +41,19 @@ type File struct {
 	rcErr  error
 	append bool
 	// inline holds inlineRead and inlineWrite while trying the transfer on
-	// the caller's goroutine first is still worth it for this file.
+	// the caller's goroutine first is still worth it for this file, and
+	// plainWrite once the file has refused RWF_NOWAIT writes.
 	inline atomic.Uint32
 }
 
 const (
 	inlineRead uint32 = 1 << iota
 	inlineWrite
+	// plainWrite: the filesystem refuses RWF_NOWAIT for buffered writes
+	// (ext4 answers EOPNOTSUPP to every one), so a write is a plain
+	// pwrite(2) on the caller's goroutine, as (*os.File).WriteAt makes it,
+	// while few enough callers do so at once (Context.plainMax).
+	plainWrite
 )
 
 // Compile-time checks that File implements the interfaces it promises.
@@ -206,7 +212,14 @@ func (fc *fileCall) run(fd uintptr) {
 // the Context.
 func (f *File) transfer(ctx context.Context, op Op, fd int, p []byte, off int64) (int, error) {
 	done := 0
-	if bit := inlineBit(op); f.inline.Load()&bit != 0 && len(p) > 0 && off >= 0 && ctx.Err() == nil && !f.c.shut.Load() {
+	mode := f.inline.Load()
+	if mode == 0 || len(p) == 0 || off < 0 || ctx.Err() != nil || f.c.shut.Load() {
+		return f.c.rwAt(ctx, op, fd, p, off)
+	}
+	if op == OpWrite && mode&plainWrite != 0 {
+		return f.plainWriteOr(ctx, fd, p, off)
+	}
+	if bit := inlineBit(op); mode&bit != 0 {
 		m, errno := inlineRW(op == OpWrite, fd, p[:min(len(p), MaxRW)], off)
 		switch errno {
 		case 0:
@@ -221,13 +234,23 @@ func (f *File) transfer(ctx context.Context, op Op, fd int, p []byte, off int64)
 			// rest goes through the backend.
 		case syscall.EAGAIN:
 			// Uncached data: the backend waits for it. A buffered write
-			// refused under RWF_NOWAIT (ext4 refuses every one) is not tried
-			// inline again on this file.
+			// that would wait here (a filesystem that does RWF_NOWAIT but
+			// must allocate, say) is what pwrite(2) does anyway.
 			if op == OpWrite {
-				f.inline.And(^bit)
+				return f.plainWriteOr(ctx, fd, p, off)
 			}
-		case syscall.EOPNOTSUPP, syscall.ESPIPE, syscall.ENOSYS:
+		case syscall.EOPNOTSUPP:
 			f.inline.And(^bit) // never worth it on this file
+			if op == OpWrite && f.c.plainMax > 0 {
+				// ext4's answer to every buffered RWF_NOWAIT write: the
+				// write costs a plain pwrite from now on.
+				f.inline.Or(plainWrite)
+				return f.plainWriteOr(ctx, fd, p, off)
+			}
+		case syscall.ESPIPE, syscall.ENOSYS:
+			// No offset (a pipe, a socket) or no preadv2: a plain call
+			// could wait without end, so everything goes to the backend.
+			f.inline.Store(0)
 		default:
 			// The file's own answer (EBADF, EISDIR, EINVAL, ...): what the
 			// backend's request would have ended with.
@@ -236,6 +259,34 @@ func (f *File) transfer(ctx context.Context, op Op, fd int, p []byte, off int64)
 	}
 	n, err := f.c.rwAt(ctx, op, fd, p[done:], off+int64(done))
 	return done + n, err
+}
+
+// plainWriteOr writes p at off with pwrite(2) on the caller's goroutine if
+// fewer than Context.plainMax callers are doing so, else through the backend.
+// The write then cannot be stopped once started, like a transfer a threads
+// worker has begun; a buffered write waits at most for the page cache
+// (dirty-page throttling), as (*os.File).WriteAt would. Bounding the callers
+// bounds the OS threads such writes hold.
+func (f *File) plainWriteOr(ctx context.Context, fd int, p []byte, off int64) (int, error) {
+	c := f.c
+	if c.plainW.Add(1) > c.plainMax {
+		c.plainW.Add(-1)
+		return c.rwAt(ctx, OpWrite, fd, p, off)
+	}
+	defer c.plainW.Add(-1)
+	done := 0
+	for done < len(p) {
+		m, errno := plainPwrite(fd, p[done:min(len(p), done+MaxRW)], off+int64(done))
+		if errno != 0 {
+			return done, &RequestError{Op: OpWrite, Errno: errno}
+		}
+		if m == 0 {
+			return done, io.ErrShortWrite
+		}
+		done += m
+	}
+	c.nInline.Add(1)
+	return done, nil
 }
 
 func inlineBit(op Op) uint32 {

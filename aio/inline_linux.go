@@ -39,3 +39,16 @@ func inlineRW(write bool, fd int, p []byte, off int64) (int, unix.Errno) {
 		return int(n), e
 	}
 }
+
+// plainPwrite is pwrite(2), retried on EINTR.
+func plainPwrite(fd int, p []byte, off int64) (int, unix.Errno) {
+	for {
+		n, err := unix.Pwrite(fd, p, off)
+		if err == nil {
+			return n, 0
+		}
+		if err != unix.EINTR {
+			return 0, err.(unix.Errno)
+		}
+	}
+}
