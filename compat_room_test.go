@@ -21,14 +21,16 @@ import (
 )
 
 func init() {
-	registerCompat("context/room/many-readers", roomManyReaders)
+	registerCompat("context/room/many-readers", func(t *testing.T, be string) { roomManyReaders(t, be, 1) })
+	registerCompat("context/room/many-readers-lanes", func(t *testing.T, be string) { roomManyReaders(t, be, 3) })
 	registerCompat("context/room/deadline", roomDeadline)
 	registerCompat("context/room/destroy", roomDestroy)
 }
 
 // roomManyReaders: 16 goroutines share a File on a Context of 4, each reading
-// its own ranges; not one call fails and every byte is right.
-func roomManyReaders(t *testing.T, be string) {
+// its own ranges; not one call fails and every byte is right. With lanes > 1
+// the reads spread over that many lanes (Options.Lanes), each of 4.
+func roomManyReaders(t *testing.T, be string, lanes int) {
 	const size = 1 << 20
 	data := pattern(size, 3)
 	path := tempFileWith(t, data)
@@ -39,7 +41,7 @@ func roomManyReaders(t *testing.T, be string) {
 	defer f.Close()
 	// NoInline: every read is a request of the backend, so the Context of 4
 	// really fills up (page-cached reads would otherwise finish inline).
-	c, err := aio.SetupWithOptions(4, aio.Options{Backend: be, NoInline: true})
+	c, err := aio.SetupWithOptions(4, aio.Options{Backend: be, NoInline: true, Lanes: lanes})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +73,9 @@ func roomManyReaders(t *testing.T, be string) {
 	wg.Wait()
 	if len(fails) > 0 {
 		t.Fatalf("%d of 16 readers failed, first: %v", len(fails), fails[0])
+	}
+	if got := c.Stats().Requests; got != 16*150 {
+		t.Errorf("Stats().Requests = %d; want %d", got, 16*150)
 	}
 }
 

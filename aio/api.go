@@ -141,6 +141,16 @@ type Options struct {
 	// at once; past that it is a request of the backend. NoInline turns that
 	// off too. The raw Submit and Do paths never do this.
 	NoInline bool
+
+	// Lanes spreads the calls many goroutines make at once — ReadAt,
+	// WriteAt and File's — over this many kernel instances (rings, aio
+	// contexts) of the Context's backend, each with maxEvents slots, its own
+	// lock and its own reaper, so that they do not all queue on one lock on
+	// a machine with many cores. Submit, GetEvents, Do, Cancel and Error use
+	// the first alone; CancelFD, Destroy and Stats cover them all. 0 means a
+	// lane per 4 GOMAXPROCS (taken at Setup), between 1 and 8, on uring and
+	// kaio, and 1 on threads; negative is refused with EINVAL.
+	Lanes int
 }
 
 // Probe is what backend selection learned about one backend it tried.
@@ -192,7 +202,24 @@ func SetupWithOptions(maxEvents int, opts Options) (*Context, error) {
 	if opts.Workers < 0 {
 		return nil, errSetupWorkers
 	}
-	return newContext(maxEvents, opts)
+	if opts.Lanes < 0 {
+		return nil, errSetupLanes
+	}
+	c, err := newContext(maxEvents, opts)
+	if err != nil {
+		return nil, err
+	}
+	n := opts.Lanes
+	if n == 0 {
+		n = autoLanes(c.be.Name())
+	}
+	if n > 1 {
+		if err := c.openLanes(n, opts); err != nil {
+			_ = c.destroy()
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 // Submit hands requests to the kernel, like io_submit(2). It returns how many of
@@ -225,7 +252,14 @@ func (c *Context) GetEvents(minNr int, events []Event, timeout *time.Duration) (
 // the AIO context, like io_destroy(2). Undelivered events are dropped. Any later
 // call, a second Destroy included, returns EINVAL.
 func (c *Context) Destroy() error {
-	return c.destroy()
+	err := c.destroy()
+	if err == errDestroyTwice || c.lanes == nil {
+		return err
+	}
+	if lerr := c.destroyLanes(); err == nil {
+		err = lerr
+	}
+	return err
 }
 
 // Backend names the backend that runs this Context: "uring", "kaio" or
@@ -270,5 +304,10 @@ type Stats struct {
 
 // Stats returns the Context's counters.
 func (c *Context) Stats() Stats {
-	return Stats{Requests: c.nReqs.Load(), Submits: c.nSubmits.Load(), Inline: c.nInline.Load()}
+	st := Stats{Requests: c.nReqs.Load(), Submits: c.nSubmits.Load(), Inline: c.nInline.Load()}
+	for _, l := range c.lanes[min(1, len(c.lanes)):] {
+		st.Requests += l.nReqs.Load()
+		st.Submits += l.nSubmits.Load()
+	}
+	return st
 }

@@ -256,6 +256,14 @@ func (c *Context) finishCancel(idx int32, kind uint8) (cancelOutcome, Event) {
 // pending. On classic AIO it calls io_cancel(2) for each; only requests waiting
 // for readiness can be stopped there.
 func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
+	r, err := c.cancelFD(fd, cb)
+	if err != nil || cb != nil || c.lanes == nil {
+		return r, err
+	}
+	return c.cancelFDLanes(fd, r), nil
+}
+
+func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 	if fd < 0 || fd > 1<<31-1 {
 		// Never truncated: fd+1<<32 must not name fd.
 		return 0, errCancelFDBad

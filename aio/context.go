@@ -197,6 +197,10 @@ func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) 
 	// The IOCB outlives this frame in a slot while the request runs, so it
 	// would escape to the heap; a pooled one costs no allocation. It is idle
 	// again when Do returns.
+	l := c.lane()
+	if l != c && c.shut.Load() {
+		return 0, errDoDestroyed
+	}
 	cb := iocbs.Get().(*IOCB)
 	defer func() {
 		cb.Buf = nil
@@ -205,7 +209,7 @@ func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) 
 	done := 0
 	for {
 		cb.Op, cb.FD, cb.Buf, cb.Offset = op, fd, p[done:min(len(p), done+MaxRW)], off+int64(done)
-		ev, err := c.Do(ctx, cb)
+		ev, err := l.Do(ctx, cb)
 		if err != nil {
 			return done, err
 		}

@@ -138,6 +138,11 @@ type Context struct {
 	kwait atomic.Int32  // 1 while the reaper may be blocked in the kernel
 
 	nReqs, nSubmits, nInline atomic.Uint64 // Stats
+
+	// lanes holds the Context itself and the Contexts that share its
+	// ReadAt/WriteAt calls (lanes.go); nil with one lane. hints picks one.
+	lanes []*Context
+	hints *sync.Pool
 }
 
 // live keeps every Context that has not been destroyed reachable, as the kernel
@@ -842,11 +847,14 @@ func (c *Context) submitChunk(cbs []*IOCB, private bool) (n int, stop bool, err 
 		return 0, true, err
 	}
 
+	c.nSubmits.Add(1) // before the call, as in combine
+	c.nReqs.Add(uint64(k))
 	c.beMu.RLock()
 	taken, ninl, berr := c.be.Submit(c.reqs[:k], c.inl[:k])
 	c.beMu.RUnlock()
-	c.nSubmits.Add(1)
-	c.nReqs.Add(uint64(taken))
+	if taken < k {
+		c.nReqs.Add(-uint64(k - taken))
+	}
 
 	if taken < k || ninl > 0 {
 		c.mu.Lock()

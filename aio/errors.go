@@ -75,6 +75,7 @@ var (
 	errDoDestroyed      = &CallError{"Do", syscall.EINVAL, "context destroyed"}
 	errSetupMax         = &CallError{"Setup", syscall.EINVAL, "maxEvents must be between 1 and 32768"}
 	errSetupWorkers     = &CallError{"Setup", syscall.EINVAL, "negative Options.Workers"}
+	errSetupLanes       = &CallError{"Setup", syscall.EINVAL, "negative Options.Lanes"}
 )
 
 // errInProgress is what Error returns for an outstanding request.

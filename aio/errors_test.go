@@ -49,6 +49,10 @@ func TestErrorScheme(t *testing.T) {
 			_, err := aio.SetupWithOptions(1, aio.Options{Workers: -1})
 			return err
 		}},
+		{"Setup negative Lanes", "aio: Setup: ", syscall.EINVAL, func(t *testing.T) error {
+			_, err := aio.SetupWithOptions(1, aio.Options{Lanes: -1})
+			return err
+		}},
 		{"Setup unknown backend", "aio: Setup: unknown backend ", syscall.EINVAL, func(t *testing.T) error {
 			_, err := aio.SetupWithOptions(1, aio.Options{Backend: "nope"})
 			return err

@@ -90,3 +90,37 @@ func runParallelReads(b *testing.B, par int, size int64, read func(p []byte, off
 		b.Fatal(err)
 	}
 }
+
+// BenchmarkParallelLanes: ReadAt from many goroutines with every read a
+// request of the backend (NoInline, page-cache data: the fastest completions,
+// so the most lock traffic per second), on 1, 2 and 4 lanes. Run one lane
+// count at a time with -mutexprofile to see the contention per request:
+//
+//	go test -run '^$' -bench 'ParallelLanes/lanes=1/uring' -mutexprofile m1.out ./aio
+func BenchmarkParallelLanes(b *testing.B) {
+	f := benchFile(b)
+	const size = 64 << 20
+	warm := make([]byte, 1<<20)
+	for off := int64(0); off < size; off += int64(len(warm)) {
+		if _, err := f.ReadAt(warm, off); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for _, lanes := range []int{1, 2, 4} {
+		for _, be := range []string{"uring", "kaio"} {
+			c, err := aio.SetupWithOptions(256, aio.Options{Backend: be, Lanes: lanes, NoInline: true})
+			if err != nil {
+				b.Logf("%s cannot start here: %v", be, err)
+				continue
+			}
+			fd := int(f.Fd())
+			b.Run(fmt.Sprintf("lanes=%d/%s", lanes, be), func(b *testing.B) {
+				runParallelReads(b, 16, size, func(p []byte, off int64) error {
+					_, err := c.ReadAt(context.Background(), fd, p, off)
+					return err
+				})
+			})
+			c.Destroy()
+		}
+	}
+}

@@ -77,11 +77,17 @@ func (c *Context) combine() {
 		c.pend = c.pendSpare[:0]
 		inl := c.pendInl[:len(batch)]
 		c.mu.Unlock()
+		// Counted before the call: a request may complete, and its Do
+		// return, before Submit does, and Stats read after every call has
+		// returned must count it.
+		c.nSubmits.Add(1)
+		c.nReqs.Add(uint64(len(batch)))
 		c.beMu.RLock()
 		taken, ninl, err := c.be.Submit(batch, inl)
 		c.beMu.RUnlock()
-		c.nSubmits.Add(1)
-		c.nReqs.Add(uint64(taken))
+		if taken < len(batch) {
+			c.nReqs.Add(-uint64(len(batch) - taken))
+		}
 		c.mu.Lock()
 		for i := range batch {
 			c.slots[uint32(batch[i].Tag)].queued = false
