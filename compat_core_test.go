@@ -222,7 +222,7 @@ func coreSubmitInvalid(t *testing.T, be string) {
 		{"nil", nil},
 		{"zero-op", &aio.IOCB{FD: fd, Buf: buf}},
 		{"op-200", &aio.IOCB{Op: aio.Op(200), FD: fd, Buf: buf}},
-		{"op-past-last", &aio.IOCB{Op: aio.OpNop + 1, FD: fd, Buf: buf}},
+		{"op-past-last", &aio.IOCB{Op: aio.OpFadvise + 1, FD: fd, Buf: buf}},
 		{"op-255", &aio.IOCB{Op: aio.Op(255)}},
 		{"negative-offset-read", &aio.IOCB{Op: aio.OpRead, FD: fd, Buf: buf, Offset: -1}},
 		{"negative-offset-write", &aio.IOCB{Op: aio.OpWrite, FD: fd, Buf: buf, Offset: -4096}},

@@ -23,11 +23,30 @@ const (
 	OpFdsync Op = Op(backend.OpFdsync) // fdatasync: IOCB_CMD_FDSYNC, IORING_OP_FSYNC with IORING_FSYNC_DATASYNC
 	OpPoll   Op = Op(backend.OpPoll)   // poll: IOCB_CMD_POLL, IORING_OP_POLL_ADD
 	OpNop    Op = Op(backend.OpNop)    // no operation: IORING_OP_NOP; completed by the library on classic AIO
+
+	// The range operations act on the Len bytes at Offset, with Flags as
+	// their argument. Classic AIO has no command for them: on the kaio
+	// backend, as on threads, a worker of the library's pool makes the
+	// system call. Off Linux they end with ENOSYS.
+
+	// OpSyncFileRange is sync_file_range(2): IORING_OP_SYNC_FILE_RANGE.
+	// Flags holds SYNC_FILE_RANGE_WAIT_BEFORE, _WRITE and _WAIT_AFTER;
+	// Len 0 means to the end of the file.
+	OpSyncFileRange Op = Op(backend.OpSyncFileRange)
+	// OpFallocate is fallocate(2): IORING_OP_FALLOCATE. Flags is the mode
+	// (0, or FALLOC_FL_KEEP_SIZE, FALLOC_FL_PUNCH_HOLE, …); Len must be
+	// positive.
+	OpFallocate Op = Op(backend.OpFallocate)
+	// OpFadvise is posix_fadvise(2): IORING_OP_FADVISE. Flags is the advice
+	// (POSIX_FADV_WILLNEED to read ahead, POSIX_FADV_DONTNEED, …); Len 0
+	// means to the end of the file.
+	OpFadvise Op = Op(backend.OpFadvise)
 )
 
 var opNames = [...]string{
 	OpRead: "read", OpWrite: "write", OpReadv: "readv", OpWritev: "writev",
 	OpFsync: "fsync", OpFdsync: "fdatasync", OpPoll: "poll", OpNop: "nop",
+	OpSyncFileRange: "sync_file_range", OpFallocate: "fallocate", OpFadvise: "fadvise",
 }
 
 func (o Op) String() string {
@@ -59,6 +78,20 @@ type IOCB struct {
 	Offset     int64    // file offset; ignored by files without one (pipes, sockets)
 	PollEvents uint32   // OpPoll: the events to wait for (unix.POLLIN, unix.POLLOUT, …)
 	Data       uint64   // echoed in the Event, like aio_data
+
+	// Len is the byte count of the range starting at Offset, for
+	// OpSyncFileRange, OpFallocate and OpFadvise. For sync_file_range and
+	// fadvise 0 means to the end of the file, as the system calls say;
+	// fallocate refuses 0. Negative is refused (EINVAL), and so is a
+	// nonzero Len on any other Op.
+	Len int64
+	// Flags is the range operation's argument: for OpSyncFileRange the
+	// SYNC_FILE_RANGE_* bits (any other bit is refused with EINVAL), for
+	// OpFallocate the mode (FALLOC_FL_*), for OpFadvise the advice
+	// (POSIX_FADV_*). A mode or advice the kernel does not know is the
+	// request's failure (EOPNOTSUPP, EINVAL), as the system call reports
+	// it. It must be 0 for every other Op (EINVAL).
+	Flags uint32
 
 	// The library's state. Every field is atomic: an IOCB may be handed to one
 	// Context while another Context's Cancel or Error looks at it (and is
@@ -108,7 +141,8 @@ type Options struct {
 	//   - "kaio": classic kernel AIO, io_setup(2) and friends. Linux;
 	//     fs.aio-max-nr must leave room for maxEvents+1 events.
 	//   - "threads": a pool of goroutines making the ordinary blocking system
-	//     calls (pread, pwrite, preadv, pwritev, fsync, fdatasync) and one
+	//     calls (pread, pwrite, preadv, pwritev, fsync, fdatasync; on Linux
+	//     sync_file_range, fallocate, posix_fadvise) and one
 	//     poller waiting for readiness, as glibc's POSIX AIO does. Any Unix;
 	//     it needs no kernel AIO mechanism. It cancels a request that is
 	//     still queued or waits for readiness, always, and never a transfer

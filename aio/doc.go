@@ -71,5 +71,6 @@
 // by kernel.io_uring_disabled or seccomp. Classic AIO: room under fs.aio-max-nr
 // for maxEvents+1 events (the kernel reserves about twice that). Threads: no
 // kernel AIO mechanism, only poll(2) and the ordinary read, write and sync
-// calls.
+// calls (and sync_file_range, fallocate and posix_fadvise for the range
+// operations, which end with ENOSYS off Linux).
 package aio

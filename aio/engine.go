@@ -724,7 +724,7 @@ func (c *Context) validate(cb *IOCB) error {
 			}
 		}
 	}
-	return nil
+	return checkRange(cb) // Len and Flags: ops.go
 }
 
 // prepare fills slot idx and req for cb. With mu held.
@@ -752,6 +752,7 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 		cb.slot.Store(idx)
 	}
 	*r = backend.Req{Tag: s.tag(idx), Op: uint8(cb.Op), FD: int32(cb.FD), Off: cb.Offset, PollEvents: cb.PollEvents}
+	encodeRange(cb, r) // Len and Flags: ops.go
 	switch cb.Op {
 	case OpRead, OpWrite:
 		r.Len = uint32(len(cb.Buf))

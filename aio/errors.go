@@ -56,6 +56,10 @@ var (
 	errSubmitIOV        = &CallError{"Submit", syscall.EINVAL, "more than MaxIOV (1024) Bufs"}
 	errSubmitLen        = &CallError{"Submit", syscall.EINVAL, "transfer longer than MaxRW"}
 	errSubmitFD         = &CallError{"Submit", syscall.EINVAL, "FD out of range"}
+	errSubmitRangeArgs  = &CallError{"Submit", syscall.EINVAL, "Len or Flags set for an Op that takes neither"}
+	errSubmitRangeLen   = &CallError{"Submit", syscall.EINVAL, "negative Len"}
+	errSubmitSyncFlags  = &CallError{"Submit", syscall.EINVAL, "Flags has bits outside SYNC_FILE_RANGE_WAIT_BEFORE|WRITE|WAIT_AFTER"}
+	errSubmitFallocLen  = &CallError{"Submit", syscall.EINVAL, "fallocate with Len 0"}
 	errSubmitBusy       = &CallError{"Submit", syscall.EBUSY, "IOCB still outstanding"}
 	errSubmitFull       = &CallError{"Submit", syscall.EAGAIN, "maxEvents requests outstanding"}
 	errGetDestroyed     = &CallError{"GetEvents", syscall.EINVAL, "context destroyed"}

@@ -88,6 +88,43 @@ func TestErrorScheme(t *testing.T) {
 			}
 			return evs[0].Err()
 		}},
+		{"Submit with Len on a read", "aio: Submit: ", syscall.EINVAL, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			defer c.Destroy()
+			_, err := c.Submit(&aio.IOCB{Op: aio.OpRead, FD: 0, Buf: make([]byte, 1), Len: 1})
+			return err
+		}},
+		{"Do of a fallocate with Len 0", "aio: Submit: ", syscall.EINVAL, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			defer c.Destroy()
+			_, err := c.Do(context.Background(), &aio.IOCB{Op: aio.OpFallocate, FD: 0})
+			return err
+		}},
+		{"Event.Err of a failed fallocate", "aio: fallocate: ", syscall.EBADF, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			defer c.Destroy()
+			cb := &aio.IOCB{Op: aio.OpFallocate, FD: -1, Len: 4096}
+			if _, err := c.Submit(cb); err != nil {
+				t.Fatal(err)
+			}
+			evs := make([]aio.Event, 1)
+			if _, err := c.GetEvents(1, evs, nil); err != nil {
+				t.Fatal(err)
+			}
+			return evs[0].Err()
+		}},
+		{"Do of a failed sync_file_range", "aio: sync_file_range: ", syscall.EBADF, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			defer c.Destroy()
+			_, err := c.Do(context.Background(), &aio.IOCB{Op: aio.OpSyncFileRange, FD: -1})
+			return err
+		}},
+		{"Do of a failed fadvise", "aio: fadvise: ", syscall.EBADF, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			defer c.Destroy()
+			_, err := c.Do(context.Background(), &aio.IOCB{Op: aio.OpFadvise, FD: -1})
+			return err
+		}},
 		{"Do canceled", "aio: nop: canceled: ", context.Canceled, func(t *testing.T) error {
 			c := setupOrSkip(t)
 			defer c.Destroy()
@@ -136,6 +173,21 @@ func TestErrorSchemeFile(t *testing.T) {
 	}
 	if pe.Op != "write" || pe.Path != f.Name() || !strings.HasPrefix(pe.Err.Error(), "aio: WriteAt: ") {
 		t.Errorf("WriteAt on an O_APPEND file: Op %q Path %q Err %q; want write, %s, aio: WriteAt: …", pe.Op, pe.Path, pe.Err, f.Name())
+	}
+}
+
+// Each Op's String is the name its errors carry ("aio: fadvise: …"): the
+// system call's, for the range operations.
+func TestOpNames(t *testing.T) {
+	for op, want := range map[aio.Op]string{
+		aio.OpRead: "read", aio.OpWrite: "write", aio.OpReadv: "readv", aio.OpWritev: "writev",
+		aio.OpFsync: "fsync", aio.OpFdsync: "fdatasync", aio.OpPoll: "poll", aio.OpNop: "nop",
+		aio.OpSyncFileRange: "sync_file_range", aio.OpFallocate: "fallocate", aio.OpFadvise: "fadvise",
+		aio.OpFadvise + 1: "Op(12)", 0: "Op(0)",
+	} {
+		if got := op.String(); got != want {
+			t.Errorf("Op %d: String %q, want %q", uint8(op), got, want)
+		}
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"sync"
+	"sync/atomic"
 	"syscall"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -12,9 +13,10 @@ import (
 )
 
 // file is a base file whose data moves through the Context. Methods it does not
-// define are the base file's (ops.go lists the ones meant to move later).
+// define are the base file's. SyncTo, Preallocate and Prefetch are in
+// ops_linux.go (through the Context) and ops_other.go (the base file's).
 type file struct {
-	vfs.File // base's file: Close, Stat, Fd, and what ops.go delegates
+	vfs.File // base's file: Close, Stat, Fd
 
 	c    *aio.Context
 	af   *aio.File // reads and writes
@@ -27,6 +29,10 @@ type file struct {
 	// one step, as the kernel's f_pos lock does.
 	posMu sync.Mutex
 	pos   int64
+
+	// syncRange says whether SyncTo uses sync_file_range (Linux; unknown
+	// until the first SyncTo, then yes or no: ops_linux.go).
+	syncRange atomic.Uint32
 }
 
 var (
@@ -81,8 +87,8 @@ func (f *file) Sync() error { return f.req(&aio.IOCB{Op: aio.OpFsync}) }
 // SyncData is fdatasync(2) as OpFdsync.
 func (f *file) SyncData() error { return f.req(&aio.IOCB{Op: aio.OpFdsync}) }
 
-// req runs a request whose only result is success or failure (a sync; later
-// sync_file_range, fallocate, fadvise: see ops.go).
+// req runs a request whose only result is success or failure: a sync, or
+// sync_file_range, fallocate, fadvise (ops_linux.go).
 func (f *file) req(cb *aio.IOCB) error {
 	if _, err := f.do(cb); err != nil {
 		return f.pathErr(cb.Op, err)

@@ -1,6 +1,7 @@
 // Package pebblefs is a Pebble vfs.FS whose files move their data through a
 // uringaio Context (package github.com/uringaio/uringaio/aio) instead of
-// pread(2), pwrite(2), fsync(2) and fdatasync(2).
+// pread(2), pwrite(2), fsync(2), fdatasync(2), sync_file_range(2),
+// fallocate(2) and readahead(2).
 //
 // It is its own module so that Pebble and its dependencies never reach the
 // importers of the library itself.
@@ -14,15 +15,16 @@
 //   - Read and Write are the same requests at an offset the wrapper tracks,
 //     starting at 0 as the descriptor's own position does after open(2);
 //     Pebble's WAL, MANIFEST and sstable writers are sequential Write callers;
-//   - Sync is OpFsync and SyncData is OpFdsync, through aio.Context.Do.
+//   - Sync is OpFsync and SyncData is OpFdsync, through aio.Context.Do;
+//   - on Linux, SyncTo is OpSyncFileRange (or OpFdsync where vfs.Default
+//     would fdatasync), Preallocate is OpFallocate with FALLOC_FL_KEEP_SIZE,
+//     and Prefetch is OpFadvise with POSIX_FADV_WILLNEED (the kernel's
+//     readahead(2)), each with vfs.Default's semantics (ops_linux.go).
 //
-// Everything else is the base file's or the base FS's own: SyncTo
-// (sync_file_range), Preallocate (fallocate), Prefetch (readahead), Stat, Fd,
-// Close, directories (OpenDir and their Sync), Link, Remove, Rename, Lock,
-// List, MkdirAll, GetDiskUsage. Each of the per-file ones is a single method
-// below that names the operation it waits for (see ops.go), so moving it onto
-// the library when aio gains OpSyncFileRange, OpFallocate or OpFadvise is a
-// one-line change there.
+// Everything else is the base file's or the base FS's own: Stat, Fd, Close,
+// directories (OpenDir and their Sync), Link, Remove, Rename, Lock, List,
+// MkdirAll, GetDiskUsage; and, outside Linux, SyncTo, Preallocate and
+// Prefetch (where vfs.Default does a full sync, nothing and nothing).
 //
 // # Descriptors
 //

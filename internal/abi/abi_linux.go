@@ -99,14 +99,17 @@ type ProbeOp struct {
 
 // io_uring opcodes (enum io_uring_op).
 const (
-	IORING_OP_NOP          = 0
-	IORING_OP_READV        = 1
-	IORING_OP_WRITEV       = 2
-	IORING_OP_FSYNC        = 3
-	IORING_OP_POLL_ADD     = 6
-	IORING_OP_ASYNC_CANCEL = 14
-	IORING_OP_READ         = 22
-	IORING_OP_WRITE        = 23
+	IORING_OP_NOP             = 0
+	IORING_OP_READV           = 1
+	IORING_OP_WRITEV          = 2
+	IORING_OP_FSYNC           = 3
+	IORING_OP_POLL_ADD        = 6
+	IORING_OP_SYNC_FILE_RANGE = 8 // off, len (u32), sync_range_flags
+	IORING_OP_ASYNC_CANCEL    = 14
+	IORING_OP_FALLOCATE       = 17 // off, addr (the u64 length), len (the mode)
+	IORING_OP_READ            = 22
+	IORING_OP_WRITE           = 23
+	IORING_OP_FADVISE         = 24 // off, len (u32; addr must be 0 before 6.11), fadvise_advice
 )
 
 // Setup flags, features, enter flags, register opcodes, mmap offsets.

@@ -33,6 +33,9 @@ const (
 	OpFdsync
 	OpPoll
 	OpNop
+	OpSyncFileRange
+	OpFallocate
+	OpFadvise
 	opMax
 )
 
@@ -44,15 +47,34 @@ func ValidOp(op uint8) bool { return op >= OpRead && op < opMax }
 // Completion has been returned by Reap. It is an integer, not a pointer: Req
 // holds nothing for the garbage collector (copying it costs no write barrier),
 // and the backends only ever hand it to the kernel.
+//
+// The range operations (OpSyncFileRange, OpFallocate, OpFadvise) have no
+// buffer, and Req does not grow for them: Addr carries their 64-bit byte count
+// (the int64 IOCB.Len, never negative: package aio refuses that) and
+// PollEvents their 32-bit argument (IOCB.Flags: the SYNC_FILE_RANGE_* bits,
+// the fallocate mode, the POSIX_FADV_* advice). Len is 0 for them. RangeLen
+// and RangeArg read those two fields under their meaning.
 type Req struct {
 	Tag        uint64 // echoed in the Completion; the kernel's user_data / aio_data
-	Addr       uint64 // the buffer (Read, Write) or the iovec array (Readv, Writev)
+	Addr       uint64 // the buffer (Read, Write), the iovec array (Readv, Writev), the byte count (range ops)
 	Len        uint32 // bytes (Read, Write) or iovec count (Readv, Writev)
 	Op         uint8
-	PollEvents uint32
+	PollEvents uint32 // the events (Poll); flags, mode or advice (range ops)
 	FD         int32
 	Off        int64
 }
+
+// IsRange reports whether op is one of the range operations, whose Req
+// carries a byte count in Addr and an argument in PollEvents.
+func IsRange(op uint8) bool { return op >= OpSyncFileRange && op <= OpFadvise }
+
+// RangeLen is a range operation's byte count (Addr). Package aio stores a
+// non-negative int64 there.
+func (r *Req) RangeLen() int64 { return int64(r.Addr) }
+
+// RangeArg is a range operation's argument (PollEvents): the
+// sync_file_range flags, the fallocate mode or the fadvise advice.
+func (r *Req) RangeArg() uint32 { return r.PollEvents }
 
 // Tag bits above TagBits belong to the backend (its internal requests); package
 // aio keeps its tags below 1<<TagBits.

@@ -39,6 +39,9 @@ import (
 //     -ECANCELED. For file I/O and fsync it can only say EINVAL, so Cancel does
 //     not even ask.
 //   - IOCB_CMD_NOOP is rejected with EINVAL: NOP is completed here, at once.
+//   - There is no command for sync_file_range, fallocate or fadvise: each goes
+//     to the pool from Submit, on a duplicate of its descriptor, and a worker
+//     makes the system call (cancelable while it waits in the pool's queue).
 //   - A per-request failure makes io_submit stop at that iocb (returning the
 //     count before it, or -1 with its errno if it was first). That iocb's
 //     failure becomes its completion, and the rest of the batch is submitted.
@@ -176,6 +179,20 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 			if r.Op == OpFdsync {
 				cb.Opcode = abi.IOCB_CMD_FDSYNC
 			}
+		case OpSyncFileRange, OpFallocate, OpFadvise:
+			// Classic AIO has no command for these. The pool makes the
+			// blocking system call on a worker, on a duplicate of the
+			// descriptor taken now, while the number names the caller's
+			// file; a bad descriptor (EBADF) or none left to duplicate
+			// (EMFILE) ends the request at once.
+			if res := k.stage.divert(&s.req, poolRun, 0); res != 0 {
+				s.phase = phDone
+				inline[ninl] = Completion{Tag: r.Tag, Res: res}
+				ninl++
+			} else {
+				s.phase = phPool
+			}
+			continue
 		default:
 			// Every read and write goes in directly with RWF_NOWAIT: data in
 			// the page cache, O_DIRECT I/O, data already in a pipe, EOF,

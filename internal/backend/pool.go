@@ -17,8 +17,9 @@ import (
 //
 //   - Workers (at most p.max, started on demand, kept until close) each make
 //     one blocking system call at a time: pread/pwrite/preadv/pwritev, fsync,
-//     fdatasync, or the plain transfer on a file that refuses RWF_NOWAIT. A
-//     blocked worker holds one OS thread; an idle one holds none.
+//     fdatasync, sync_file_range, fallocate, posix_fadvise, or the plain
+//     transfer on a file that refuses RWF_NOWAIT. A blocked worker holds one
+//     OS thread; an idle one holds none.
 //   - One poller waits in poll(2) for every request that waits for readiness,
 //     however many there are (a thousand pending pipe reads hold one thread,
 //     not a thousand). A wake pipe in its poll set lets start, cancel and close
@@ -132,7 +133,8 @@ func newPool(workers int, done func(Completion)) (*pool, error) {
 // the request has ended, before done.
 //
 // how: poolRun does the operation with one blocking system call on a worker
-// (preadv/pwritev at r.Off, fsync, fdatasync; a Nop completes with 0).
+// (preadv/pwritev at r.Off, fsync, fdatasync, sync_file_range, fallocate,
+// posix_fadvise (rangeop_linux.go); a Nop completes with 0).
 // poolWait waits until fd is readable (reads) or writable (writes), then
 // transfers without blocking at the current position, waiting again on
 // EAGAIN. poolPoll waits for r.PollEvents and completes with the ready mask
@@ -573,6 +575,8 @@ func runOp(pr *preq) int64 {
 		return retryErr(func() error { return unix.Fsync(pr.fd) })
 	case OpFdsync:
 		return retryErr(func() error { return fdatasync(pr.fd) })
+	case OpSyncFileRange, OpFallocate, OpFadvise:
+		return runRange(r, pr.fd)
 	case OpRead, OpWrite, OpReadv, OpWritev:
 		b := pr.bufs()
 		return rwAt(isWrite(r.Op), pr.fd, &b, r.Off+pr.moved)

@@ -225,6 +225,47 @@ func TestPoolRegularFile(t *testing.T) {
 	c.checkOnce(t)
 }
 
+// TestPoolRangeOps: the range operations as a worker makes them, from the
+// Req encoding package aio uses (the byte count in Addr, the argument in
+// PollEvents): fallocate allocates [Off, Off+len) with its mode,
+// sync_file_range and fadvise succeed over 64-bit lengths, and the kernel's
+// refusals are the results.
+func TestPoolRangeOps(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p, c := newTestPool(t, 2)
+	defer p.close()
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	fd := int(f.Fd())
+
+	p.start(&Req{Tag: 1, Op: OpFallocate, Off: 4096, Addr: 8192}, fd, false, poolRun, 0)
+	wantRes(t, "fallocate mode 0", c.wait(t, 1), 0)
+	p.start(&Req{Tag: 2, Op: OpFallocate, Off: 1 << 20, Addr: 4096, PollEvents: unix.FALLOC_FL_KEEP_SIZE}, fd, false, poolRun, 0)
+	wantRes(t, "fallocate KEEP_SIZE", c.wait(t, 2), 0)
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		t.Fatal(err)
+	}
+	if st.Size != 4096+8192 || st.Blocks*512 < 8192+4096 {
+		t.Fatalf("after fallocate of [4096, 12288) and KEEP_SIZE [1M, 1M+4096): size %d, %d bytes allocated", st.Size, st.Blocks*512)
+	}
+	p.start(&Req{Tag: 3, Op: OpSyncFileRange, Addr: 1 << 40, PollEvents: unix.SYNC_FILE_RANGE_WRITE | unix.SYNC_FILE_RANGE_WAIT_AFTER}, fd, false, poolRun, 0)
+	wantRes(t, "sync_file_range of 2^40 bytes", c.wait(t, 3), 0)
+	p.start(&Req{Tag: 4, Op: OpFadvise, Addr: 1 << 40, PollEvents: unix.FADV_DONTNEED}, fd, false, poolRun, 0)
+	wantRes(t, "fadvise DONTNEED of 2^40 bytes", c.wait(t, 4), 0)
+
+	p.start(&Req{Tag: 5, Op: OpFallocate, Addr: 4096, PollEvents: 0x1000}, fd, false, poolRun, 0)
+	wantRes(t, "fallocate unknown mode", c.wait(t, 5), -int64(unix.EOPNOTSUPP))
+	p.start(&Req{Tag: 6, Op: OpFadvise, PollEvents: 99}, fd, false, poolRun, 0)
+	wantRes(t, "fadvise unknown advice", c.wait(t, 6), -int64(unix.EINVAL))
+	p.start(&Req{Tag: 7, Op: OpSyncFileRange, Off: 1 << 62, Addr: 1 << 62}, fd, false, poolRun, 0)
+	wantRes(t, "sync_file_range past 2^63", c.wait(t, 7), -int64(unix.EINVAL))
+	c.checkOnce(t)
+}
+
 func TestPoolDirectoryAndProc(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	p, c := newTestPool(t, 0)

@@ -33,8 +33,9 @@ import (
 // regular file, block device or directory (fstat at Submit) is one
 // preadv/pwritev at the offset on a worker; on anything else (pipe, socket,
 // tty, eventfd, other character devices) it waits for readiness in the poller
-// and then transfers at the current position. Fsync and fdatasync run on a
-// worker.
+// and then transfers at the current position. Fsync, fdatasync,
+// sync_file_range, fallocate and posix_fadvise run on a worker (Linux;
+// elsewhere the last three end with ENOSYS: rangeop_other.go).
 //
 // Cancel: a request queued for a worker or waiting for readiness is stopped
 // (CancelPending; its -ECANCELED event follows); a running transfer is not
@@ -137,7 +138,7 @@ func (t *threads) try(r *Req) (how uint8, res int64, done bool) {
 			return 0, int64(mask), true
 		}
 		return poolPoll, 0, false
-	case OpFsync, OpFdsync:
+	case OpFsync, OpFdsync, OpSyncFileRange, OpFallocate, OpFadvise:
 		return poolRun, 0, false
 	}
 	waits, errno := waitsForReadiness(int(r.FD))

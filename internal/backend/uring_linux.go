@@ -3,6 +3,7 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -25,6 +26,9 @@ import (
 //     on a duplicate of its descriptor: it waits for readiness there
 //     (cancelably) or finishes as one blocking call, bound to the file the
 //     caller named, and progresses with nobody reaping.
+//   - IORING_OP_SYNC_FILE_RANGE and IORING_OP_FADVISE take a 32-bit length;
+//     a range of 4 GiB or more goes to the pool from Submit (uringFits), on a
+//     duplicate of its descriptor, where a worker makes the system call.
 //   - io_uring ties a request to the thread that submitted it and cancels it
 //     with -ECANCELED when that thread exits (io_uring_cancel_generic on task
 //     exit). A Go thread exits when a goroutine that locked it returns without
@@ -71,6 +75,8 @@ var uringOps = []struct {
 	{abi.IORING_OP_NOP, "NOP"}, {abi.IORING_OP_READV, "READV"}, {abi.IORING_OP_WRITEV, "WRITEV"},
 	{abi.IORING_OP_FSYNC, "FSYNC"}, {abi.IORING_OP_POLL_ADD, "POLL_ADD"},
 	{abi.IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}, {abi.IORING_OP_READ, "READ"}, {abi.IORING_OP_WRITE, "WRITE"},
+	{abi.IORING_OP_SYNC_FILE_RANGE, "SYNC_FILE_RANGE"}, {abi.IORING_OP_FALLOCATE, "FALLOCATE"},
+	{abi.IORING_OP_FADVISE, "FADVISE"},
 }
 
 func pow2(n uint32) uint32 {
@@ -227,13 +233,43 @@ func prep(e *abi.SQE, r *Req, tag uint64) {
 	case OpNop:
 		e.Opcode = abi.IORING_OP_NOP
 		e.Fd = -1
+	case OpSyncFileRange:
+		// io_sfr_prep: off, a 32-bit len (uringFits), sync_range_flags;
+		// addr must be 0.
+		e.Opcode = abi.IORING_OP_SYNC_FILE_RANGE
+		e.Len = uint32(r.RangeLen())
+		e.OpFlags = r.RangeArg()
+	case OpFallocate:
+		// io_fallocate_prep: off, the 64-bit length in addr, the mode in
+		// len; rw_flags must be 0.
+		e.Opcode = abi.IORING_OP_FALLOCATE
+		e.Addr = uint64(r.RangeLen())
+		e.Len = r.RangeArg()
+	case OpFadvise:
+		// io_fadvise_prep: off, len, fadvise_advice. Linux 6.11 also reads
+		// a 64-bit length from addr, which earlier kernels refuse unless
+		// it is 0; a 32-bit len (uringFits) works on both.
+		e.Opcode = abi.IORING_OP_FADVISE
+		e.Len = uint32(r.RangeLen())
+		e.OpFlags = r.RangeArg()
 	}
 }
 
-func (u *uring) Submit(reqs []Req, _ []Completion) (int, int, error) {
+// uringFits reports whether r's arguments fit its SQE. sync_file_range and
+// fadvise carry their length in the 32-bit len field; a longer range (4 GiB
+// or more) goes to the pool, whose system calls take 64 bits.
+func uringFits(r *Req) bool {
+	switch r.Op {
+	case OpSyncFileRange, OpFadvise:
+		return r.RangeLen() <= math.MaxUint32
+	}
+	return true
+}
+
+func (u *uring) Submit(reqs []Req, inline []Completion) (int, int, error) {
 	u.sqMu.Lock()
 	defer u.sqMu.Unlock()
-	taken := 0
+	taken, ninl := 0, 0
 	cqTail0 := u.m.cqTail.Load()
 	defer func() {
 		u.scanSubmitted(cqTail0)
@@ -242,20 +278,39 @@ func (u *uring) Submit(reqs []Req, _ []Completion) (int, int, error) {
 		}
 	}()
 	for i := range reqs {
+		r := &reqs[i]
+		if !uringFits(r) {
+			// The SQEs before it go in first: the pool cannot give a
+			// request back, so it must not take one the ring might still
+			// refuse after an earlier one (taken counts a prefix).
+			n, err := u.flush()
+			if taken += n; err != nil {
+				return taken, ninl, err
+			}
+			s := &u.st[uint32(r.Tag)]
+			*s = ustate{req: *r, fresh: true}
+			if res := u.stage.divert(&s.req, poolRun, 0); res != 0 {
+				inline[ninl] = Completion{Tag: r.Tag, Res: res}
+				ninl++
+			} else {
+				s.pooled = true
+			}
+			taken++
+			continue
+		}
 		if u.sqTail-u.m.sqHead.Load() >= u.m.sqEntries {
 			n, err := u.flush()
 			if taken += n; err != nil {
-				return taken, 0, err
+				return taken, ninl, err
 			}
 		}
-		r := &reqs[i]
 		s := &u.st[uint32(r.Tag)]
 		*s = ustate{req: *r, fresh: true}
 		e := u.next()
 		prep(e, r, r.Tag)
 	}
 	n, err := u.flush()
-	return taken + n, 0, err
+	return taken + n, ninl, err
 }
 
 // scanSubmitted looks at the CQEs posted while this Submit ran (CQ positions
