@@ -77,14 +77,6 @@ type IOCB struct {
 	Bufs       [][]byte // OpReadv, OpWritev: the buffers, at most MaxIOV
 	Offset     int64    // file offset; ignored by files without one (pipes, sockets)
 	PollEvents uint32   // OpPoll: the events to wait for (unix.POLLIN, unix.POLLOUT, …)
-	Data       uint64   // echoed in the Event, like aio_data
-
-	// Len is the byte count of the range starting at Offset, for
-	// OpSyncFileRange, OpFallocate and OpFadvise. For sync_file_range and
-	// fadvise 0 means to the end of the file, as the system calls say;
-	// fallocate refuses 0. Negative is refused (EINVAL), and so is a
-	// nonzero Len on any other Op.
-	Len int64
 	// Flags is the range operation's argument: for OpSyncFileRange the
 	// SYNC_FILE_RANGE_* bits (any other bit is refused with EINVAL), for
 	// OpFallocate the mode (FALLOC_FL_*), for OpFadvise the advice
@@ -92,6 +84,13 @@ type IOCB struct {
 	// request's failure (EOPNOTSUPP, EINVAL), as the system call reports
 	// it. It must be 0 for every other Op (EINVAL).
 	Flags uint32
+	Data  uint64 // echoed in the Event, like aio_data
+	// Len is the byte count of the range starting at Offset, for
+	// OpSyncFileRange, OpFallocate and OpFadvise. For sync_file_range and
+	// fadvise 0 means to the end of the file, as the system calls say;
+	// fallocate refuses 0. Negative is refused (EINVAL), and so is a
+	// nonzero Len on any other Op.
+	Len int64
 
 	// The library's state. Every field is atomic: an IOCB may be handed to one
 	// Context while another Context's Cancel or Error looks at it (and is
