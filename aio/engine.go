@@ -424,6 +424,7 @@ func (c *Context) handOff() {
 // reap runs the reaper loop until w is satisfied. With mu and reapMu held; mu
 // is released during backend calls.
 func (c *Context) reap(w *waiter, deadline time.Time, hasDeadline, interruptible bool) bool {
+	routed := false // the last pass readied goroutines
 	for {
 		c.takeOverSubmit()
 		if w.satisfied(c) {
@@ -455,6 +456,15 @@ func (c *Context) reap(w *waiter, deadline time.Time, hasDeadline, interruptible
 		if timeout == 0 {
 			n, err = c.be.Reap(c.comps, 0, 0)
 		} else {
+			if routed {
+				// The Do calls the last pass completed are runnable on
+				// this goroutine's P, and a wait in the kernel would keep
+				// that P until sysmon takes it back (20 µs to 10 ms):
+				// let them run first. Measured with 32 goroutines of
+				// O_DIRECT reads on io_uring: 1.2-1.3x the IOPS at 0.8x
+				// the CPU per request; neutral at 1-4 goroutines.
+				runtime.Gosched()
+			}
 			c.kwait.Store(1)
 			if c.seq.Load() != seq {
 				// Something changed after we looked: look again first.
@@ -465,7 +475,8 @@ func (c *Context) reap(w *waiter, deadline time.Time, hasDeadline, interruptible
 			c.kwait.Store(0)
 		}
 		c.mu.Lock()
-		if n > 0 {
+		routed = n > 0
+		if routed {
 			c.route(c.comps[:n], w.sk)
 		}
 		c.passDone()
