@@ -26,18 +26,7 @@ func init() {
 }
 
 func fileBufferedWriteNoSubmit(t *testing.T, be string) {
-	c, err := aio.SetupWithOptions(8, aio.Options{Backend: be})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Destroy()
-	path := tempFileWith(t, nil)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	af := aio.NewFile(c, f)
+	c, f, _, af := newWriteFile(t, be, 8)
 	const n, size = 64, 4096
 	before := c.Stats()
 	for i := 0; i < n; i++ {
@@ -61,18 +50,7 @@ func fileBufferedWriteNoSubmit(t *testing.T, be string) {
 // fileBufferedWriteParallel: more goroutines than the caller-side writes
 // allowed at once; the rest go through the backend and nothing is lost.
 func fileBufferedWriteParallel(t *testing.T, be string) {
-	c, err := aio.SetupWithOptions(4, aio.Options{Backend: be})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Destroy()
-	path := tempFileWith(t, nil)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	af := aio.NewFile(c, f)
+	_, _, path, af := newWriteFile(t, be, 4)
 	const g, per, size = 32, 20, 8192
 	var wg sync.WaitGroup
 	errs := make(chan error, g)
@@ -108,18 +86,7 @@ func fileBufferedWriteParallel(t *testing.T, be string) {
 // fileBufferedWriteCanceledCtx: a write whose context has ended moves nothing,
 // on the caller-side path too.
 func fileBufferedWriteCanceledCtx(t *testing.T, be string) {
-	c, err := aio.SetupWithOptions(4, aio.Options{Backend: be})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Destroy()
-	path := tempFileWith(t, nil)
-	f, err := os.OpenFile(path, os.O_RDWR, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	af := aio.NewFile(c, f)
+	_, f, _, af := newWriteFile(t, be, 4)
 	if _, err := af.WriteAt([]byte("x"), 0); err != nil { // learn the file
 		t.Fatal(err)
 	}
@@ -132,4 +99,21 @@ func fileBufferedWriteCanceledCtx(t *testing.T, be string) {
 	if st, _ := f.Stat(); st.Size() != 1 {
 		t.Fatalf("size %d after a canceled write; want 1", st.Size())
 	}
+}
+
+// newWriteFile is an empty buffered file opened read-write, and a File over
+// it on a new Context of maxEvents for be; both go at the end of the test.
+func newWriteFile(t *testing.T, be string, maxEvents int) (*aio.Context, *os.File, string, *aio.File) {
+	c, err := aio.SetupWithOptions(maxEvents, aio.Options{Backend: be})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Destroy() })
+	path := tempFileWith(t, nil)
+	f, err := os.OpenFile(path, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return c, f, path, aio.NewFile(c, f)
 }

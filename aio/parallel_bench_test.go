@@ -5,6 +5,7 @@ package aio_test
 import (
 	"context"
 	"fmt"
+	"os"
 	"runtime"
 	"sync/atomic"
 	"testing"
@@ -25,12 +26,7 @@ import (
 func BenchmarkParallelReadAt(b *testing.B) {
 	f := benchFile(b)
 	const size = 64 << 20
-	warm := make([]byte, 1<<20)
-	for off := int64(0); off < size; off += int64(len(warm)) {
-		if _, err := f.ReadAt(warm, off); err != nil {
-			b.Fatal(err)
-		}
-	}
+	warmUp(b, f, size)
 	for _, par := range []int{1, 16, 128} {
 		g := par * runtime.GOMAXPROCS(0)
 		b.Run(fmt.Sprintf("g=%d/os", g), func(b *testing.B) {
@@ -100,12 +96,7 @@ func runParallelReads(b *testing.B, par int, size int64, read func(p []byte, off
 func BenchmarkParallelLanes(b *testing.B) {
 	f := benchFile(b)
 	const size = 64 << 20
-	warm := make([]byte, 1<<20)
-	for off := int64(0); off < size; off += int64(len(warm)) {
-		if _, err := f.ReadAt(warm, off); err != nil {
-			b.Fatal(err)
-		}
-	}
+	warmUp(b, f, size)
 	for _, lanes := range []int{1, 2, 4} {
 		for _, be := range []string{"uring", "kaio"} {
 			c, err := aio.SetupWithOptions(256, aio.Options{Backend: be, Lanes: lanes, NoInline: true})
@@ -121,6 +112,17 @@ func BenchmarkParallelLanes(b *testing.B) {
 				})
 			})
 			c.Destroy()
+		}
+	}
+}
+
+// warmUp reads the first size bytes of f once, so that they are in the page
+// cache.
+func warmUp(b *testing.B, f *os.File, size int64) {
+	warm := make([]byte, 1<<20)
+	for off := int64(0); off < size; off += int64(len(warm)) {
+		if _, err := f.ReadAt(warm, off); err != nil {
+			b.Fatal(err)
 		}
 	}
 }
