@@ -68,7 +68,8 @@ type slot struct {
 	// while it sleeps, else -1.
 	wake    chan struct{}
 	sleepAt int32
-	queued  bool // Do's request waits in pend for the combiner (submit.go)
+	freeAt  int32 // its index in Context.free while free, else -1
+	queued  bool  // Do's request waits in pend for the combiner (submit.go)
 	pin     runtime.Pinner
 	iov     []iovec
 
@@ -180,6 +181,7 @@ func newContext(maxEvents int, opts Options) (*Context, error) {
 	}
 	for i := range c.free {
 		c.free[i] = int32(maxEvents - 1 - i)
+		c.slots[maxEvents-1-i].freeAt = int32(i)
 	}
 	for i := range c.slots {
 		c.slots[i].sleepAt = -1
@@ -673,12 +675,32 @@ func (c *Context) unpin(s *slot) {
 	}
 }
 
+// takeSlot takes a free slot for cb: the one cb had last time on this
+// Context if it is free — an IOCB reused in a loop then keeps its slot, and
+// prepare's stores of its owner and slot are loads — else the one freed last.
+// With mu held and c.free not empty.
+func (c *Context) takeSlot(cb *IOCB) int32 {
+	last := len(c.free) - 1
+	idx := c.free[last]
+	if prev := cb.slot.Load(); prev != idx && cb.ctx.Load() == c && prev >= 0 && int(prev) < len(c.slots) {
+		if at := c.slots[prev].freeAt; at >= 0 {
+			c.free[at] = idx // the last one fills prev's place
+			c.slots[idx].freeAt = at
+			idx = prev
+		}
+	}
+	c.free = c.free[:last]
+	c.slots[idx].freeAt = -1
+	return idx
+}
+
 func (c *Context) freeSlot(idx int32) {
 	s := &c.slots[idx]
 	s.cb = nil
 	s.private = false
 	s.canceling = false
 	s.done = false
+	s.freeAt = int32(len(c.free))
 	c.free = append(c.free, idx)
 	if c.roomWaiters > 0 {
 		c.notifyLocked()
@@ -847,8 +869,7 @@ func (c *Context) submitChunk(cbs []*IOCB, private bool) (n int, stop bool, err 
 			err = errSubmitBusy
 			break
 		}
-		idx := c.free[len(c.free)-1]
-		c.free = c.free[:len(c.free)-1]
+		idx := c.takeSlot(cb)
 		c.prepare(idx, cb, private, &c.reqs[k])
 		k++
 	}

@@ -45,8 +45,7 @@ func (c *Context) submitDo(cb *IOCB) error {
 	case !cb.state.CompareAndSwap(cbIdle, cbOutstanding):
 		return errSubmitBusy
 	}
-	idx := c.free[len(c.free)-1]
-	c.free = c.free[:len(c.free)-1]
+	idx := c.takeSlot(cb)
 	c.outstanding++
 	c.pend = append(c.pend, backend.Req{})
 	c.prepare(idx, cb, true, &c.pend[len(c.pend)-1])
