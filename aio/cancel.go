@@ -256,14 +256,6 @@ func (c *Context) finishCancel(idx int32, kind uint8) (cancelOutcome, Event) {
 // pending. On classic AIO it calls io_cancel(2) for each; only requests waiting
 // for readiness can be stopped there.
 func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
-	r, err := c.cancelFD(fd, cb)
-	if err != nil || cb != nil || c.lanes == nil {
-		return r, err
-	}
-	return c.cancelFDLanes(fd, r), nil
-}
-
-func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 	if fd < 0 || fd > 1<<31-1 {
 		// Never truncated: fd+1<<32 must not name fd.
 		return 0, errCancelFDBad
@@ -274,6 +266,16 @@ func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 	if cb != nil && cb.FD != fd {
 		return 0, errCancelFDMismatch
 	}
+	r, err := c.cancelFD(fd, cb)
+	if err != nil || cb != nil || c.lanes == nil {
+		return r, err
+	}
+	return c.cancelFDLanes(fd, r), nil
+}
+
+// cancelFD is CancelFD on this Context (one lane) once the arguments are
+// checked.
+func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 	// As in Cancel: what has finished is done, not running; and the targets
 	// are chosen with no Submit half done.
 	c.mu.Lock()

@@ -241,7 +241,7 @@ func (f *File) transfer(ctx context.Context, op Op, fd int, p []byte, off int64)
 			}
 		case syscall.EOPNOTSUPP:
 			f.inline.And(^bit) // never worth it on this file
-			if op == OpWrite && f.c.plainMax > 0 {
+			if op == OpWrite {
 				// ext4's answer to every buffered RWF_NOWAIT write: the
 				// write costs a plain pwrite from now on.
 				f.inline.Or(plainWrite)

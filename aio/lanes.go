@@ -76,7 +76,7 @@ func (c *Context) lane() *Context {
 // requests on fd there are ReadAt's and WriteAt's, notified as usual.
 func (c *Context) cancelFDLanes(fd int, r CancelResult) CancelResult {
 	for _, l := range c.lanes[1:] {
-		lr, err := l.CancelFD(fd, nil)
+		lr, err := l.cancelFD(fd, nil) // the arguments are checked once, by CancelFD
 		switch {
 		case err != nil:
 			// Only a lane being destroyed refuses; the Context's Destroy is

@@ -92,6 +92,17 @@ func newTestPool(t *testing.T, workers int) (*pool, *collector) {
 	return p, c
 }
 
+// tempFileFD is the descriptor of a new empty file, closed when the test ends.
+func tempFileFD(t *testing.T) int {
+	t.Helper()
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return int(f.Fd())
+}
+
 func addr(b []byte) uint64 {
 	if len(b) == 0 {
 		return 0
@@ -152,12 +163,7 @@ func TestPoolRegularFile(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	p, c := newTestPool(t, 2)
 	defer p.close()
-	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fd := int(f.Fd())
+	fd := tempFileFD(t)
 
 	data := []byte("0123456789abcdefghij")
 	p.start(&Req{Tag: 1, Op: OpWrite, Addr: addr(data), Len: uint32(len(data)), Off: 100}, fd, false, poolRun, 0)
@@ -234,12 +240,7 @@ func TestPoolRangeOps(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	p, c := newTestPool(t, 2)
 	defer p.close()
-	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	fd := int(f.Fd())
+	fd := tempFileFD(t)
 
 	p.start(&Req{Tag: 1, Op: OpFallocate, Off: 4096, Addr: 8192}, fd, false, poolRun, 0)
 	wantRes(t, "fallocate mode 0", c.wait(t, 1), 0)
