@@ -651,10 +651,10 @@ func opsLongRange(t *testing.T, be string) {
 // canceled by Cancel (§5.4: "still queued inside the library: always"), and
 // does nothing. Deterministic where the operation goes to the pool — every
 // one on threads and kaio: a Context with one worker, which a write to a
-// terminal keeps busy (a tty refuses RWF_NOWAIT, so after readiness the pool
-// writes to it plainly on that worker; with the other side not reading, the
-// write blocks once the terminal's buffer is full). The first byte reaching
-// the other side proves the worker has it. io_uring runs these operations in
+// pty master keeps busy (a pty master refuses RWF_NOWAIT and cannot be opened
+// again, so after readiness the pool writes to it plainly on that worker,
+// §3.11; with the slave not reading, the write blocks once the terminal's
+// buffer is full). The first byte reaching the slave proves the worker has it. io_uring runs these operations in
 // its own workers, where Cancel's answer depends on timing (§5.4, §10.5):
 // other cases cover it.
 func opsCancelQueued(t *testing.T, be string) {
@@ -670,27 +670,27 @@ func opsCancelQueued(t *testing.T, be string) {
 	t.Cleanup(func() { _ = c.Destroy() })
 
 	const big = 1 << 20
-	wr := &aio.IOCB{Op: aio.OpWrite, FD: s, Buf: make([]byte, big), Data: 1}
+	wr := &aio.IOCB{Op: aio.OpWrite, FD: m, Buf: make([]byte, big), Data: 1}
 	mustSubmit(t, c, wr)
 	// Whatever happens below, let the write end before Destroy waits for it.
 	got := 0
 	drain := func() {
 		buf := make([]byte, 64<<10)
 		for deadline := time.Now().Add(eventWait); got < big && time.Now().Before(deadline); {
-			p := []unix.PollFd{{Fd: int32(m), Events: unix.POLLIN}}
+			p := []unix.PollFd{{Fd: int32(s), Events: unix.POLLIN}}
 			if n, _ := unix.Poll(p, 10); n <= 0 {
 				continue
 			}
-			n, err := unix.Read(m, buf)
+			n, err := unix.Read(s, buf)
 			if err != nil && err != unix.EINTR && err != unix.EAGAIN {
-				t.Errorf("read pty master: %v", err)
+				t.Errorf("read pty slave: %v", err)
 				return
 			}
 			got += max(n, 0)
 		}
 	}
 	t.Cleanup(drain)
-	waitReady(t, m, unix.POLLIN) // the worker is in the write
+	waitReady(t, s, unix.POLLIN) // the worker is in the write
 
 	before := opsStat(t, fd)
 	ops := []*aio.IOCB{
@@ -710,7 +710,7 @@ func opsCancelQueued(t *testing.T, be string) {
 
 	drain()
 	if got != big {
-		t.Fatalf("the pty master received %d of %d bytes", got, big)
+		t.Fatalf("the pty slave received %d of %d bytes", got, big)
 	}
 	wantEvent(t, reapOne(t, c, wr), wr, big, "the write that held the worker")
 	expectNoEvents(t, c)

@@ -304,12 +304,11 @@ func (k *kaio) scanSubmitted(tail0 uint32) {
 		if res := k.stage.divert(&s.req, 0, moved); res == 0 {
 			s.phase = phPool
 		} else {
-			// The file cannot be held (EMFILE): end the request with that,
-			// or with the bytes it moved, rather than go on by number.
+			// The file cannot be held (EMFILE): end the request with that
+			// errno rather than go on by number. Not with the bytes it
+			// moved: in the middle of a regular file that short count
+			// would read as the end of the file (§3.8).
 			s.phase, s.failRes = phFail, res
-			if moved > 0 {
-				s.failRes = moved
-			}
 		}
 	}
 }

@@ -4,6 +4,7 @@ package backend
 
 import (
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -27,11 +28,29 @@ import (
 //     preadv2/pwritev2 and RWF_NOWAIT: that call cannot block, so doing it here
 //     saves a hand-off to a worker and its wake-up (one thread switch per
 //     request), and it keeps working when every worker is stuck in a slow
-//     fsync. Files that refuse RWF_NOWAIT (ttys, eventfd writes, and every file
-//     on systems without RWF_NOWAIT) go to a worker after readiness, since a
-//     plain call might block if another reader took the data first. The
-//     poller also delivers the completions of canceled requests, so that done
-//     always runs on a pool goroutine, never inside cancel's caller.
+//     fsync. The poller also delivers the completions of canceled requests,
+//     so that done always runs on a pool goroutine, never inside cancel's
+//     caller.
+//
+// Files that refuse RWF_NOWAIT (ttys, named pipes, eventfd writes, inotify,
+// and every file on systems without RWF_NOWAIT). Readiness does not promise
+// the data: another reader may take it between poll(2) and the transfer, and
+// a plain read(2) would then block until new data came, uncancelable, with
+// Destroy waiting for it (docs/contract.md §3.11). So:
+//
+//   - Where it is safe, the poller opens the file once more with O_NONBLOCK
+//     (privateNonblock, plain_linux.go: FIFOs and terminals other than pty
+//     masters), and transfers on that description of its own: EAGAIN means
+//     wait again, as with RWF_NOWAIT. The caller's own description, whose
+//     flags others share, is never changed.
+//   - Elsewhere (pty masters, eventfd, inotify, other devices, every file off
+//     Linux) a worker makes a guarded plain transfer (plainTransfer): one at
+//     a time per file in this pool, and only while poll(2) with no wait says
+//     the file is still ready, and for an eventfd write only while its value
+//     fits under the counter. Requests of the pool never race each other
+//     for the data; a reader outside the library that takes it in the
+//     instant between that check and the call is the one case that leaves a
+//     worker blocked (written down in the contract).
 //
 // The pool therefore holds at most max+1 OS threads blocked in system calls
 // (max workers, one poller).
@@ -50,12 +69,18 @@ import (
 //	waiting ──poller: ready──▶ trying ──EAGAIN──▶ waiting
 //	                                  ├─refuses RWF_NOWAIT──▶ queued (plain)
 //	                                  └─data, EOF, error──▶ ended
-//	queued/waiting ──cancel or close──▶ ended (the poller calls done)
+//	queued (plain) ──its file's turn is taken──▶ parked ──turn free──▶ waiting
+//	running (plain) ──no longer ready──▶ waiting
+//	                ──eventfd value does not fit──▶ snoozed ──tick──▶ waiting
+//	queued/waiting/parked/snoozed ──cancel or close──▶ ended (the poller calls done)
 //
-// cancel succeeds exactly in the states queued and waiting, waits out trying
-// (a non-blocking call), and refuses running. Whoever moves a request out of
-// a state under p.mu owns its completion, which is how done runs exactly
-// once under any race of cancel, readiness and close.
+// cancel succeeds in the states queued, waiting, parked and snoozed, waits
+// out trying (a non-blocking call), and refuses running. A continuation of a
+// storage transfer that already moved bytes (moved > 0) is running in that
+// sense even while queued: canceling it would turn the bytes it moved into a
+// short count, which reads as the end of the file (§3.8). Whoever moves a
+// request out of a state under p.mu owns its completion, which is how done
+// runs exactly once under any race of cancel, readiness and close.
 //
 // Lock order: p.mu is a leaf. done is called with no pool lock held and may
 // call start or cancel.
@@ -71,6 +96,8 @@ type pool struct {
 	queue         []*preq // for workers, FIFO; canceled entries are skipped
 	waiting       []*preq // the poller's set; preq.widx indexes it
 	ended         []*preq // canceled: the poller closes and delivers them
+	snoozed       []*preq // eventfd writes waiting for room; preq.widx indexes it
+	plainFiles    map[fileKey]*plainFile
 	nworkers      int
 	idle          int  // workers waiting on cond and not yet signaled
 	wakeSent      bool // a byte is in the wake pipe, unread
@@ -93,8 +120,29 @@ const (
 	psWaiting       // in p.waiting
 	psTrying        // the poller is making its non-blocking transfer
 	psRunning       // a worker is making its system call
+	psParked        // a plain transfer waiting for its file's turn (plainFile.parked)
+	psSnoozed       // an eventfd write waiting for room (p.snoozed)
 	psEnded
 )
+
+// snoozeTick is how often an eventfd write whose value does not fit under
+// the counter looks again: no poll(2) event says that a given value fits.
+const snoozeTick = 2 * time.Millisecond
+
+// fileKey names the file of a plain transfer (plainKey).
+type fileKey struct {
+	dev, ino, rdev, sub uint64
+	eventfd             bool
+}
+
+// plainFile is one file's turn for plain transfers: at most one runs at a
+// time; the others wait parked, cancelable, until it ends.
+type plainFile struct {
+	key    fileKey
+	busy   bool
+	refs   int // requests that use it
+	parked []*preq
+}
 
 type preq struct {
 	r     Req
@@ -102,9 +150,12 @@ type preq struct {
 	own   bool
 	how   uint8
 	state uint8
-	plain bool  // after readiness, transfer plainly on a worker
-	moved int64 // bytes moved before this stage (start's done)
-	widx  int   // index in p.waiting while state is psWaiting
+	plain bool       // after readiness, a guarded plain transfer on a worker
+	nbTry bool       // privateNonblock was tried
+	nb    int        // a non-blocking description of the file of our own, or -1
+	pf    *plainFile // the file's turn, for a plain transfer
+	moved int64      // bytes moved before this stage (start's done)
+	widx  int        // index in p.waiting (psWaiting), p.snoozed (psSnoozed) or pf.parked (psParked)
 }
 
 // newPool starts a pool with at most workers worker goroutines (0:
@@ -149,15 +200,15 @@ func newPool(workers int, done func(Completion)) (*pool, error) {
 // A start after close ends the request at once with -ECANCELED, on the
 // caller's goroutine (callers must not do that; it keeps the count exact).
 func (p *pool) start(r *Req, fd int, own bool, how uint8, done int64) {
-	pr := &preq{r: *r, fd: fd, own: own, how: how, moved: done}
-	if how == poolWait && !haveNowait {
-		pr.plain = true
-	}
+	pr := &preq{r: *r, fd: fd, own: own, how: how, moved: done, nb: -1}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
 		p.finish(pr, canceledRes(pr))
 		return
+	}
+	if how == poolWait && !haveNowait {
+		p.makePlainLocked(pr, plainKeyOf(pr))
 	}
 	p.reqs[r.Tag] = pr
 	if how == poolRun {
@@ -169,7 +220,8 @@ func (p *pool) start(r *Req, fd int, own bool, how uint8, done int64) {
 }
 
 // cancel stops tag's request if it has not started moving data: queued for a
-// worker, or waiting for readiness. The answer is then CancelPending and its
+// worker, waiting for readiness, or (plain transfers) for its file's turn or
+// for room. The answer is then CancelPending and its
 // Completion follows through done, exactly once, with -ECANCELED (or the
 // bytes moved before this stage, for a continuation). A running transfer, a
 // finished request or an unknown tag gives CancelRefused.
@@ -193,6 +245,11 @@ func (p *pool) cancel(tag uint64) CancelAnswer {
 			p.settled.Wait()
 			p.cancelWaiters--
 			continue
+		}
+		if pr.moved > 0 && pr.how == poolRun {
+			// A storage transfer that moved bytes already has started:
+			// stopping it now would report those bytes as a short count.
+			return CancelRefused
 		}
 		if !p.endLocked(pr) {
 			return CancelRefused
@@ -224,14 +281,19 @@ func (p *pool) close() {
 	unix.Close(p.wakeW)
 }
 
-// endLocked moves a queued or waiting request to ended, for the poller to
-// deliver. It reports false when the request is running (or already ended).
+// endLocked moves a queued, waiting, parked or snoozed request to ended, for
+// the poller to deliver. It reports false when the request is running (or
+// already ended).
 func (p *pool) endLocked(pr *preq) bool {
 	switch pr.state {
 	case psQueued:
 		// Left in p.queue: workers skip what is no longer queued.
 	case psWaiting:
 		p.removeWaitLocked(pr)
+	case psParked:
+		removeAt(&pr.pf.parked, pr)
+	case psSnoozed:
+		removeAt(&p.snoozed, pr)
 	default:
 		return false
 	}
@@ -241,20 +303,78 @@ func (p *pool) endLocked(pr *preq) bool {
 	return true
 }
 
+// canceledRes is the result of a request that close or cancel ended. On a
+// stream (poolWait) the bytes a continuation moved before are reported: they
+// were taken from the stream, and a short count is what a stream gives. On
+// storage (poolRun) never: in the middle of a regular file they would read as
+// the end of the file (§3.8), so such a request is canceled as a whole
+// (cancel refuses it; only close ends it, and Destroy discards its event).
 func canceledRes(pr *preq) int64 {
-	if pr.moved > 0 {
+	if pr.moved > 0 && pr.how == poolWait {
 		return pr.moved
 	}
 	return -int64(unix.ECANCELED)
 }
 
-// finish closes an owned descriptor and delivers the result. The request is
-// no longer in p.reqs. No lock held.
+// finish closes the descriptors the request owns and delivers the result.
+// The request is no longer in p.reqs. No lock held.
 func (p *pool) finish(pr *preq, res int64) {
 	if pr.own {
 		unix.Close(pr.fd)
 	}
+	if pr.nb >= 0 {
+		unix.Close(pr.nb)
+	}
+	if pr.pf != nil {
+		p.mu.Lock()
+		p.releasePlainLocked(pr)
+		p.mu.Unlock()
+	}
 	p.onDone(Completion{Tag: pr.r.Tag, Res: res, Kind: KindDone})
+}
+
+// removeAt removes pr from list, where pr.widx is its index.
+func removeAt(list *[]*preq, pr *preq) {
+	l := *list
+	last := len(l) - 1
+	moved := l[last]
+	l[pr.widx] = moved
+	moved.widx = pr.widx
+	l[last] = nil
+	*list = l[:last]
+}
+
+// plainKeyOf is the key of pr's file for plain transfers (a key of its own
+// when fstat fails: then nothing is shared, and the transfer reports the
+// error).
+func plainKeyOf(pr *preq) fileKey {
+	if k, ok := plainKey(pr.fd); ok {
+		return k
+	}
+	return fileKey{dev: ^uint64(0), ino: pr.r.Tag}
+}
+
+// makePlainLocked makes pr a plain transfer on the file key names.
+func (p *pool) makePlainLocked(pr *preq, key fileKey) {
+	pr.plain = true
+	if p.plainFiles == nil {
+		p.plainFiles = make(map[fileKey]*plainFile)
+	}
+	pf := p.plainFiles[key]
+	if pf == nil {
+		pf = &plainFile{key: key}
+		p.plainFiles[key] = pf
+	}
+	pf.refs++
+	pr.pf = pf
+}
+
+func (p *pool) releasePlainLocked(pr *preq) {
+	pf := pr.pf
+	pr.pf = nil
+	if pf.refs--; pf.refs == 0 {
+		delete(p.plainFiles, pf.key)
+	}
 }
 
 // complete ends a running request with res.
@@ -302,13 +422,17 @@ func (p *pool) addWaitLocked(pr *preq) {
 }
 
 func (p *pool) removeWaitLocked(pr *preq) {
-	last := len(p.waiting) - 1
-	moved := p.waiting[last]
-	p.waiting[pr.widx] = moved
-	moved.widx = pr.widx
-	p.waiting[last] = nil
-	p.waiting = p.waiting[:last]
+	removeAt(&p.waiting, pr)
 	p.changed = true
+}
+
+// snoozeLocked puts an eventfd write whose value does not fit aside for a
+// tick (the poller's wait is bounded while any is snoozed).
+func (p *pool) snoozeLocked(pr *preq) {
+	pr.state = psSnoozed
+	pr.widx = len(p.snoozed)
+	p.snoozed = append(p.snoozed, pr)
+	p.wakeLocked()
 }
 
 // wakeLocked makes the poller's poll(2) return. One byte at a time is enough:
@@ -346,17 +470,94 @@ func (p *pool) worker() {
 		if pr.state != psQueued {
 			continue // canceled while queued
 		}
-		pr.state = psRunning
-		p.mu.Unlock()
-		var res int64
 		if pr.how == poolRun {
-			res = total(pr.moved, runOp(pr))
-		} else {
-			res = total(pr.moved, transfer(pr, false))
+			pr.state = psRunning
+			p.mu.Unlock()
+			p.complete(pr, total(pr.moved, runOp(pr)))
+			p.mu.Lock()
+			continue
 		}
-		p.complete(pr, res)
-		p.mu.Lock()
+		p.plainLocked(pr)
 	}
+}
+
+// plainLocked makes pr's guarded plain transfer, with p.mu held on entry and
+// on return (released around the system calls). One transfer per file at a
+// time: if its file's turn is taken, pr parks until it is free.
+func (p *pool) plainLocked(pr *preq) {
+	pf := pr.pf
+	if pf.busy {
+		pr.state = psParked
+		pr.widx = len(pf.parked)
+		pf.parked = append(pf.parked, pr)
+		return
+	}
+	pf.busy = true
+	pr.state = psRunning
+	p.mu.Unlock()
+	res, again := plainTransfer(pr)
+	p.mu.Lock()
+	pf.busy = false
+	for _, q := range pf.parked {
+		p.addWaitLocked(q) // they look at readiness again
+	}
+	clear(pf.parked)
+	pf.parked = pf.parked[:0]
+	switch {
+	case again != 0 && p.closed:
+		res = canceledRes(pr)
+	case again == plainWait:
+		p.addWaitLocked(pr)
+		return
+	case again == plainSnooze:
+		p.snoozeLocked(pr)
+		return
+	default:
+		res = total(pr.moved, res)
+	}
+	pr.state = psEnded
+	if p.reqs[pr.r.Tag] == pr {
+		delete(p.reqs, pr.r.Tag)
+	}
+	p.mu.Unlock()
+	p.finish(pr, res)
+	p.mu.Lock()
+}
+
+// plainTransfer's answers besides a result.
+const (
+	plainWait   = 1 // the file is no longer ready: wait for readiness again
+	plainSnooze = 2 // an eventfd write whose value does not fit: look again in a tick
+)
+
+// plainTransfer is the guarded plain transfer of a request whose file
+// refuses RWF_NOWAIT and has no non-blocking description of ours: poll(2)
+// without waiting first, and the transfer only if the file is still ready
+// (or reports an error or hang-up, which the transfer then returns at once).
+// Its caller holds the file's turn, so no other request of this pool can take
+// the data or the room in between.
+func plainTransfer(pr *preq) (res int64, again int) {
+	ev := uint32(uint16(waitEvents(pr)))
+	mask := pollNow(pr.fd, ev)
+	if mask == 0 {
+		return 0, plainWait
+	}
+	if mask&ev != 0 && isWrite(pr.r.Op) && pr.pf.key.eventfd && !eventfdFits(pr) {
+		return 0, plainSnooze
+	}
+	return transfer(pr, false), 0
+}
+
+// eventfdFits reports whether an eventfd write's value fits under the
+// counter now (a write that does not, blocks until a read lowers it). A
+// write that is not 8 bytes fails at once (EINVAL), so it fits.
+func eventfdFits(pr *preq) bool {
+	v, ok := eventfdValue(&pr.r)
+	if !ok {
+		return true
+	}
+	room, ok := eventfdRoom(pr.fd)
+	return !ok || v <= room
 }
 
 // poller waits for readiness for every waiting request, moves the data of
@@ -368,6 +569,7 @@ func (p *pool) poller() {
 		polled  []*preq // polled[i] waits on fds[i+1]; fds[0] is the wake pipe
 		ready   []*preq
 		results []int64
+		keys    []fileKey
 		ended   []*preq
 		buf     [64]byte
 	)
@@ -385,6 +587,10 @@ func (p *pool) poller() {
 		}
 		ended, p.ended = p.ended, ended[:0]
 		stop := p.closed && len(p.waiting) == 0
+		timeout := -1
+		if len(p.snoozed) > 0 {
+			timeout = int(snoozeTick / time.Millisecond)
+		}
 		p.mu.Unlock()
 
 		for i, pr := range ended {
@@ -404,7 +610,16 @@ func (p *pool) poller() {
 		for i := range fds {
 			fds[i].Revents = 0
 		}
-		if _, err := unix.Poll(fds, -1); err != nil {
+		if timeout >= 0 {
+			p.mu.Lock()
+			wake := p.snoozed
+			p.snoozed = nil
+			for _, pr := range wake {
+				p.addWaitLocked(pr) // poll sees them next round
+			}
+			p.mu.Unlock()
+		}
+		if _, err := unix.Poll(fds, timeout); err != nil {
 			if err != unix.EINTR {
 				// EINVAL (more descriptors than RLIMIT_NOFILE) or ENOMEM:
 				// no wait can proceed, so every one ends with the error
@@ -456,13 +671,17 @@ func (p *pool) poller() {
 		// and only then any done: a cancel waiting for a psTrying request
 		// (cancel) must never wait behind a done callback, which may need
 		// a lock that cancel's caller holds.
-		results = results[:0]
+		results, keys = results[:0], keys[:0]
 		for _, pr := range ready {
+			var res int64
+			var key fileKey
 			if pr.how == poolPoll {
-				results = append(results, int64(pr.r.PollEvents))
-			} else {
-				results = append(results, transfer(pr, true))
+				res = int64(pr.r.PollEvents)
+			} else if res = tryTransfer(pr); res == -int64(unix.EOPNOTSUPP) {
+				key = plainKeyOf(pr)
 			}
+			results = append(results, res)
+			keys = append(keys, key)
 		}
 		p.mu.Lock()
 		for i, pr := range ready {
@@ -476,9 +695,10 @@ func (p *pool) poller() {
 				ready[i] = nil
 				continue
 			case pr.how != poolPoll && res == -int64(unix.EOPNOTSUPP):
-				// The file refuses RWF_NOWAIT (a tty, an eventfd write):
-				// from now on a worker transfers plainly after readiness.
-				pr.plain = true
+				// The file refuses RWF_NOWAIT and cannot be opened again
+				// without blocking (a pty master, an eventfd write): from
+				// now on a worker makes guarded plain transfers.
+				p.makePlainLocked(pr, keys[i])
 				p.enqueueLocked(pr)
 				ready[i] = nil
 				continue
@@ -515,7 +735,7 @@ func (p *pool) failWaits(res int64) {
 	}
 	p.mu.Unlock()
 	for _, pr := range failed {
-		p.finish(pr, total(pr.moved, res))
+		p.finish(pr, res) // a wait moved nothing before (moved is 0)
 	}
 }
 
@@ -585,10 +805,31 @@ func runOp(pr *preq) int64 {
 }
 
 // transfer moves data at the current position, skipping the bytes already
-// moved: with RWF_NOWAIT (nowait) on the poller, or plainly on a worker.
+// moved: with RWF_NOWAIT (nowait) on the poller, or plainly on a worker. On
+// a non-blocking description of our own (pr.nb) it is a plain call, which
+// that description's O_NONBLOCK keeps from waiting.
 func transfer(pr *preq, nowait bool) int64 {
 	b := pr.bufs()
+	if pr.nb >= 0 {
+		return rwCur(isWrite(pr.r.Op), pr.nb, &b, false)
+	}
 	return rwCur(isWrite(pr.r.Op), pr.fd, &b, nowait)
+}
+
+// tryTransfer is the poller's transfer after readiness, which must not
+// block: with RWF_NOWAIT, or on a non-blocking description of the file of
+// our own when the file refuses RWF_NOWAIT (made here, once per request,
+// where privateNonblock finds that safe). -EOPNOTSUPP means neither is
+// possible.
+func tryTransfer(pr *preq) int64 {
+	res := transfer(pr, true)
+	if res == -int64(unix.EOPNOTSUPP) && pr.nb < 0 && !pr.nbTry {
+		pr.nbTry = true
+		if pr.nb = privateNonblock(pr.fd); pr.nb >= 0 {
+			res = transfer(pr, true)
+		}
+	}
+	return res
 }
 
 func retryErr(f func() error) int64 {

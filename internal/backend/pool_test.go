@@ -744,3 +744,101 @@ func TestPoolClose(t *testing.T) {
 	c.checkOnce(t)
 	runtime.KeepAlive(buf)
 }
+
+// TestPoolStorageContinuationNotCanceled: a regular-file continuation that
+// moved bytes already (a short first try) is running as far as cancel is
+// concerned, even while still queued: cancel refuses it and it completes in
+// full. Canceling it would report the bytes moved as a short count, which
+// reads as the end of the file (docs/contract.md §3.8).
+func TestPoolStorageContinuationNotCanceled(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	release := make(chan struct{})
+	entered := make(chan struct{})
+	c := newCollector()
+	p, err := newPool(1, func(cp Completion) {
+		if cp.Tag == 1 {
+			close(entered)
+			<-release
+		}
+		c.done(cp)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.close()
+	fd := tempFileFD(t)
+	data := bytes.Repeat([]byte("0123456789abcdef"), 4)
+	if _, err := unix.Pwrite(fd, data, 0); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, len(data))
+	p.start(&Req{Tag: 1, Op: OpNop}, -1, false, poolRun, 0) // holds the worker
+	<-entered
+	p.start(&Req{Tag: 2, Op: OpRead, Addr: addr(buf), Len: uint32(len(buf))}, fd, false, poolRun, 16)
+	if a := p.cancel(2); a != CancelRefused {
+		t.Fatalf("cancel of a continuation that moved bytes: %d, want CancelRefused", a)
+	}
+	close(release)
+	wantRes(t, "nop", c.wait(t, 1), 0)
+	wantRes(t, "continuation", c.wait(t, 2), int64(len(data)))
+	if !bytes.Equal(buf[16:], data[16:]) {
+		t.Fatalf("continuation read %q", buf[16:])
+	}
+	runtime.KeepAlive(buf)
+	c.checkOnce(t)
+}
+
+// TestPoolPlainTransferTurns: on a file that refuses RWF_NOWAIT and cannot be
+// reopened (a pty master), two reads become ready for one byte. The pool
+// makes one plain transfer at a time per file and only while the file is
+// still ready, so the one that loses goes back to waiting: it can be
+// canceled, and close does not wait for data.
+func TestPoolPlainTransferTurns(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p, c := newTestPool(t, 4)
+	defer p.close()
+	m, err := unix.Open("/dev/ptmx", unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Skipf("no pty: %v", err)
+	}
+	defer unix.Close(m)
+	unix.IoctlSetPointerInt(m, unix.TIOCSPTLCK, 0)
+	n, err := unix.IoctlGetInt(m, unix.TIOCGPTN)
+	if err != nil {
+		t.Fatalf("TIOCGPTN: %v", err)
+	}
+	s, err := unix.Open(fmt.Sprintf("/dev/pts/%d", n), unix.O_RDWR|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatalf("open the pty slave: %v", err)
+	}
+	defer unix.Close(s)
+	tio, _ := unix.IoctlGetTermios(s, unix.TCGETS)
+	tio.Lflag &^= unix.ICANON | unix.ECHO
+	tio.Cc[unix.VMIN], tio.Cc[unix.VTIME] = 1, 0
+	unix.IoctlSetTermios(s, unix.TCSETS, tio)
+	if privateNonblock(m) >= 0 {
+		t.Fatal("privateNonblock opened a pty master again (that makes a new pty)")
+	}
+	b1, b2 := make([]byte, 8), make([]byte, 8)
+	p.start(&Req{Tag: 1, Op: OpRead, Addr: addr(b1), Len: 8}, m, false, poolWait, 0)
+	p.start(&Req{Tag: 2, Op: OpRead, Addr: addr(b2), Len: 8}, m, false, poolWait, 0)
+	c.none(t, 20*time.Millisecond)
+	unix.Write(s, []byte("z"))
+	var won Completion
+	select {
+	case won = <-c.ch:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no read completed")
+	}
+	wantRes(t, "winner", won, 1)
+	loser := uint64(3) - won.Tag
+	time.Sleep(20 * time.Millisecond)
+	if a := p.cancel(loser); a != CancelPending {
+		unix.Write(s, []byte("release"))
+		t.Fatalf("cancel of the read that lost: %d, want CancelPending", a)
+	}
+	wantRes(t, "loser", c.wait(t, loser), -int64(unix.ECANCELED))
+	runtime.KeepAlive(b1)
+	runtime.KeepAlive(b2)
+	c.checkOnce(t)
+}

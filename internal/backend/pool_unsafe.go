@@ -18,11 +18,29 @@ package backend
 // what makes the pointer valid; the pointer never outlives the call that
 // uses it.
 
-import "unsafe"
+import (
+	"encoding/binary"
+	"unsafe"
+)
 
 // memAt is the pointer whose address is addr.
 func memAt(addr uintptr) unsafe.Pointer {
 	return *(*unsafe.Pointer)(unsafe.Pointer(&addr))
+}
+
+// eventfdValue is the 8-byte value an eventfd write adds (the first 8 bytes
+// of its buffer or iovecs, in native byte order), and false for a write of
+// any other length, which the kernel refuses (EINVAL) without waiting.
+func eventfdValue(r *Req) (uint64, bool) {
+	b := reqBufs(r, 0)
+	iov := b.own
+	if len(iov) == 0 {
+		iov = readIovecs(b.addr, b.n)
+	}
+	if len(iov) != 1 || iov[0].len != 8 {
+		return 0, false
+	}
+	return binary.NativeEndian.Uint64(unsafe.Slice((*byte)(memAt(iov[0].base)), 8)), true
 }
 
 // readIovecs copies the n iovecs at addr.

@@ -40,7 +40,11 @@ import (
 // Cancel: a request queued for a worker or waiting for readiness is stopped
 // (CancelPending; its -ECANCELED event follows); a running transfer is not
 // (CancelRefused; its event comes later), since a thread blocked in pread
-// cannot be stopped without signals.
+// cannot be stopped without signals. After readiness the pool moves data only
+// with calls that cannot block (pool.go: RWF_NOWAIT, a non-blocking open of
+// its own for FIFOs and terminals, or a guarded plain call), so a read that
+// loses its data to another reader waits again, cancelable
+// (docs/contract.md §3.11).
 type threads struct {
 	p *pool
 
