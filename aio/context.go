@@ -51,6 +51,19 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 	if err := ctx.Err(); err != nil {
 		return Event{}, &CanceledError{Op: cb.Op, CtxErr: err}
 	}
+	if (cb.Op == OpRead || cb.Op == OpWrite) && !c.cs.off {
+		if ev, ok := c.doOnCaller(cb); ok {
+			return ev, ev.Err()
+		}
+	}
+	return c.do(ctx, cb)
+}
+
+// do is Do once the caller's goroutine has not taken the request.
+func (c *Context) do(ctx context.Context, cb *IOCB) (Event, error) {
+	if err := ctx.Err(); err != nil {
+		return Event{}, &CanceledError{Op: cb.Op, CtxErr: err}
+	}
 	for {
 		err := c.submitDo(cb)
 		if err == nil {
@@ -194,6 +207,16 @@ func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) 
 	if off < 0 {
 		return 0, &CallError{Call: rwCall(op), Errno: syscall.EINVAL, Reason: "negative offset"}
 	}
+	if !c.cs.off {
+		// On the caller's goroutine where the policy allows (§8.5).
+		return c.transfer(ctx, op, c.cs.fds.get(fd), true, fd, p, off)
+	}
+	return c.rwAsync(ctx, op, fd, p, off)
+}
+
+// rwAsync is ReadAt or WriteAt through the backend: a request per MaxRW
+// bytes, on the calling P's lane.
+func (c *Context) rwAsync(ctx context.Context, op Op, fd int, p []byte, off int64) (int, error) {
 	// The IOCB outlives this frame in a slot while the request runs, so it
 	// would escape to the heap; a pooled one costs no allocation. It is idle
 	// again when Do returns.
@@ -209,7 +232,7 @@ func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) 
 	done := 0
 	for {
 		cb.Op, cb.FD, cb.Buf, cb.Offset = op, fd, p[done:min(len(p), done+MaxRW)], off+int64(done)
-		ev, err := l.Do(ctx, cb)
+		ev, err := l.do(ctx, cb)
 		if err != nil {
 			return done, err
 		}
