@@ -44,6 +44,11 @@ func (e *CanceledError) Unwrap() []error { return []error{e.CtxErr, syscall.ECAN
 // and ev.Err().
 //
 // Do's request is private to Do: GetEvents never sees it.
+//
+// An OpRead or OpWrite of a regular file whose data is in the page cache is
+// made on the calling goroutine (docs/contract.md §8.5), as File's are: it
+// is complete when Do returns, counts in Stats.Inline, and cannot be
+// stopped once started.
 func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 	if cb == nil {
 		return Event{}, errSubmitNil
@@ -192,6 +197,8 @@ func (c *Context) cancelFor(idx int32, gen uint32) {
 // until p is full, the file ends (io.EOF, with the bytes read so far) or an
 // error occurs. Each read honours ctx as Do does; on cancellation n counts the
 // bytes read before it.
+// Page-cached data of a regular file is read on the calling goroutine
+// (docs/contract.md §8.5).
 func (c *Context) ReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
 	return c.rwAt(ctx, OpRead, fd, p, off)
 }
