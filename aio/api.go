@@ -95,7 +95,7 @@ type IOCB struct {
 	// The library's state. Every field is atomic: an IOCB may be handed to one
 	// Context while another Context's Cancel or Error looks at it (and is
 	// refused), so no single Context's lock can guard them.
-	state atomic.Uint32           // cbIdle, cbOutstanding or cbCompleted
+	state atomic.Uint32           // cbIdle, cbOutstanding, cbCompleted or cbInline
 	ctx   atomic.Pointer[Context] // the Context it was last submitted to
 	slot  atomic.Int32            // its slot there, while outstanding
 	res   atomic.Int64            // the result, once completed (Error reads it)
@@ -105,6 +105,7 @@ const (
 	cbIdle        uint32 = iota // never submitted, or its event was delivered
 	cbOutstanding               // submitted; the kernel (or the library) still has it
 	cbCompleted                 // finished; its event is waiting to be delivered
+	cbInline                    // Do is moving its data on the caller's goroutine (caller.go)
 )
 
 // Event is one completion.
@@ -161,18 +162,19 @@ type Options struct {
 	// EINVAL.
 	Workers int
 
-	// NoInline turns off File's first try on the caller's goroutine. By
-	// default File.ReadAt and WriteAt (not O_DIRECT files) first try the
-	// transfer with preadv2(2)/pwritev2(2) and RWF_NOWAIT (Linux 4.14): data
-	// in the page cache is then copied at the cost of pread(2), with nothing
-	// to submit, reap or cancel (Stats.Inline counts these), and only what
-	// would wait (uncached data) becomes a request of the backend. A file
-	// that refuses RWF_NOWAIT is remembered and not tried again. A buffered
+	// NoInline turns off the transfers on the caller's goroutine
+	// (docs/contract.md §8.5). By default File.ReadAt and WriteAt,
+	// Context.ReadAt and WriteAt on a descriptor, and Do with OpRead or
+	// OpWrite move a regular file's cached data on the calling goroutine
+	// (not O_DIRECT files): a cold file's reads first try preadv2(2) with
+	// RWF_NOWAIT (Linux 4.14), a hot one's (whose recent tries all found
+	// their data cached) are a plain pread(2), and only what would wait
+	// becomes a request of the backend; Stats.Inline counts them. A buffered
 	// write the filesystem will not do under RWF_NOWAIT (ext4 refuses every
 	// one) is a plain pwrite(2) on the caller's goroutine, as
 	// (*os.File).WriteAt makes it, while fewer than GOMAXPROCS callers do so
-	// at once; past that it is a request of the backend. NoInline turns that
-	// off too. The raw Submit and Do paths never do this.
+	// at once; past that it is a request of the backend. Submit never does
+	// this.
 	NoInline bool
 
 	// Lanes spreads the calls many goroutines make at once — ReadAt,
@@ -337,7 +339,7 @@ type Stats struct {
 
 // Stats returns the Context's counters.
 func (c *Context) Stats() Stats {
-	st := Stats{Requests: c.nReqs.Load(), Submits: c.nSubmits.Load(), Inline: c.nInline.Load()}
+	st := Stats{Requests: c.nReqs.Load(), Submits: c.nSubmits.Load(), Inline: c.cs.inlined()}
 	for _, l := range c.lanes[min(1, len(c.lanes)):] {
 		st.Requests += l.nReqs.Load()
 		st.Submits += l.nSubmits.Load()

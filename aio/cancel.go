@@ -131,7 +131,7 @@ func (c *Context) cancelCheck(cb *IOCB) error {
 	switch cb.state.Load() {
 	case cbIdle:
 		return errCancelDelivered
-	case cbCompleted:
+	case cbCompleted, cbInline:
 		return errCancelAgain
 	}
 	if c.slots[cb.slot.Load()].cb != cb {
@@ -295,6 +295,12 @@ func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 				c.subMu.Unlock()
 				return 0, errCancelFDForeign
 			}
+			if cb.state.Load() == cbInline {
+				// Do is moving its data on its caller's goroutine:
+				// running, and not to be stopped.
+				c.subMu.Unlock()
+				return NotCanceled, nil
+			}
 			if cb.state.Load() != cbOutstanding {
 				c.subMu.Unlock()
 				return AllDone, nil
@@ -404,6 +410,9 @@ func (c *Context) Error(cb *IOCB) error {
 	defer c.mu.Unlock()
 	if cb.ctx.Load() != c {
 		return errErrorForeign
+	}
+	if cb.state.Load() == cbInline {
+		return errInProgress
 	}
 	if cb.state.Load() == cbOutstanding {
 		// It may have finished in the kernel with nobody reaping: look, so

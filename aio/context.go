@@ -44,10 +44,28 @@ func (e *CanceledError) Unwrap() []error { return []error{e.CtxErr, syscall.ECAN
 // and ev.Err().
 //
 // Do's request is private to Do: GetEvents never sees it.
+//
+// An OpRead or OpWrite of a regular file whose data is in the page cache is
+// made on the calling goroutine (docs/contract.md §8.5), as File's are: it
+// is complete when Do returns, counts in Stats.Inline, and cannot be
+// stopped once started.
 func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 	if cb == nil {
 		return Event{}, errSubmitNil
 	}
+	if err := ctx.Err(); err != nil {
+		return Event{}, &CanceledError{Op: cb.Op, CtxErr: err}
+	}
+	if (cb.Op == OpRead || cb.Op == OpWrite) && !c.cs.off {
+		if ev, ok := c.doOnCaller(cb); ok {
+			return ev, ev.Err()
+		}
+	}
+	return c.do(ctx, cb)
+}
+
+// do is Do once the caller's goroutine has not taken the request.
+func (c *Context) do(ctx context.Context, cb *IOCB) (Event, error) {
 	if err := ctx.Err(); err != nil {
 		return Event{}, &CanceledError{Op: cb.Op, CtxErr: err}
 	}
@@ -179,6 +197,8 @@ func (c *Context) cancelFor(idx int32, gen uint32) {
 // until p is full, the file ends (io.EOF, with the bytes read so far) or an
 // error occurs. Each read honours ctx as Do does; on cancellation n counts the
 // bytes read before it.
+// Page-cached data of a regular file is read on the calling goroutine
+// (docs/contract.md §8.5).
 func (c *Context) ReadAt(ctx context.Context, fd int, p []byte, off int64) (int, error) {
 	return c.rwAt(ctx, OpRead, fd, p, off)
 }
@@ -194,6 +214,16 @@ func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) 
 	if off < 0 {
 		return 0, &CallError{Call: rwCall(op), Errno: syscall.EINVAL, Reason: "negative offset"}
 	}
+	if !c.cs.off {
+		// On the caller's goroutine where the policy allows (§8.5).
+		return c.transfer(ctx, op, c.cs.fds.get(fd), true, fd, p, off)
+	}
+	return c.rwAsync(ctx, op, fd, p, off)
+}
+
+// rwAsync is ReadAt or WriteAt through the backend: a request per MaxRW
+// bytes, on the calling P's lane.
+func (c *Context) rwAsync(ctx context.Context, op Op, fd int, p []byte, off int64) (int, error) {
 	// The IOCB outlives this frame in a slot while the request runs, so it
 	// would escape to the heap; a pooled one costs no allocation. It is idle
 	// again when Do returns.
@@ -209,7 +239,7 @@ func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) 
 	done := 0
 	for {
 		cb.Op, cb.FD, cb.Buf, cb.Offset = op, fd, p[done:min(len(p), done+MaxRW)], off+int64(done)
-		ev, err := l.Do(ctx, cb)
+		ev, err := l.do(ctx, cb)
 		if err != nil {
 			return done, err
 		}

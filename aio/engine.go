@@ -93,13 +93,11 @@ const (
 // Context is one AIO context: an io_uring instance or an aio_context_t, and the
 // library's bookkeeping around it. All methods are safe for concurrent use.
 type Context struct {
-	be       backend.Backend
-	probes   []Probe
-	max      int
-	noInline bool         // Options.NoInline
-	shut     atomic.Bool  // closing, readable without mu (File's inline path)
-	plainW   atomic.Int32 // File writes running as pwrite(2) on their callers (file.go)
-	plainMax int32        // the most of those at once: GOMAXPROCS at Setup
+	be     backend.Backend
+	probes []Probe
+	max    int
+	shut   atomic.Bool // closing, readable without mu (the caller-side path)
+	cs     *callerSide // transfers on the caller's goroutine (caller.go), shared by the lanes
 
 	reapMu sync.Mutex   // the reaper role
 	subMu  sync.Mutex   // Submit's scratch and order
@@ -138,7 +136,7 @@ type Context struct {
 	seq   atomic.Uint64 // bumped by every notify
 	kwait atomic.Int32  // 1 while the reaper may be blocked in the kernel
 
-	nReqs, nSubmits, nInline atomic.Uint64 // Stats
+	nReqs, nSubmits atomic.Uint64 // Stats
 
 	// lanes holds the Context itself and the Contexts that share its
 	// ReadAt/WriteAt calls (lanes.go); nil with one lane. hints picks one.
@@ -167,8 +165,7 @@ func newContext(maxEvents int, opts Options) (*Context, error) {
 		be:        be,
 		probes:    probesOf(probes),
 		max:       maxEvents,
-		noInline:  opts.NoInline,
-		plainMax:  int32(runtime.GOMAXPROCS(0)),
+		cs:        newCallerSide(opts.NoInline, runtime.GOMAXPROCS(0)),
 		reqs:      make([]backend.Req, b),
 		inl:       make([]backend.Completion, b),
 		comps:     make([]backend.Completion, min(maxEvents*2+1, 1024)),

@@ -40,21 +40,11 @@ type File struct {
 	rc     syscall.RawConn
 	rcErr  error
 	append bool
-	// inline holds inlineRead and inlineWrite while trying the transfer on
-	// the caller's goroutine first is still worth it for this file, and
-	// plainWrite once the file has refused RWF_NOWAIT writes.
-	inline atomic.Uint32
+	// heat is what the caller-side path has learned about the file
+	// (caller.go): whether its reads and writes may run on the caller's
+	// goroutine, and whether its data is in the page cache.
+	heat atomic.Uint32
 }
-
-const (
-	inlineRead uint32 = 1 << iota
-	inlineWrite
-	// plainWrite: the filesystem refuses RWF_NOWAIT for buffered writes
-	// (ext4 answers EOPNOTSUPP to every one), so a write is a plain
-	// pwrite(2) on the caller's goroutine, as (*os.File).WriteAt makes it,
-	// while few enough callers do so at once (Context.plainMax).
-	plainWrite
-)
 
 // Compile-time checks that File implements the interfaces it promises.
 var (
@@ -96,10 +86,12 @@ func NewFileConn(c *Context, conn syscall.Conn) *File {
 		_ = af.rc.Control(func(fd uintptr) {
 			appendMode, direct, ok := fileFlags(fd)
 			af.append = appendMode
-			// O_DIRECT I/O would wait for the device inside the inline
-			// call, holding an OS thread per goroutine: never inline there.
-			if ok && !direct && !c.noInline {
-				af.inline.Store(inlineRead | inlineWrite)
+			// O_DIRECT I/O would wait for the device inside the call on
+			// the caller, holding an OS thread per goroutine: never there.
+			if ok && !direct && !c.cs.off {
+				af.heat.Store(hChecked)
+			} else {
+				af.heat.Store(hChecked | hNoRead | hNoWrite)
 			}
 		})
 	}
@@ -207,93 +199,13 @@ func (fc *fileCall) run(fd uintptr) {
 	// The request has ended; the descriptor was held open until now.
 }
 
-// transfer moves p at off on fd: first on the caller's goroutine when that is
-// worth trying (see Options.NoInline), then, for whatever is left, through
-// the Context.
+// transfer moves p at off on fd: on the caller's goroutine where the policy
+// of caller.go allows, and whatever is left through the Context.
 func (f *File) transfer(ctx context.Context, op Op, fd int, p []byte, off int64) (int, error) {
-	done := 0
-	mode := f.inline.Load()
-	if mode == 0 || len(p) == 0 || off < 0 || ctx.Err() != nil || f.c.shut.Load() {
-		return f.c.rwAt(ctx, op, fd, p, off)
+	if off < 0 {
+		return f.c.rwAt(ctx, op, fd, p, off) // its refusal
 	}
-	if op == OpWrite && mode&plainWrite != 0 {
-		return f.plainWriteOr(ctx, fd, p, off)
-	}
-	if bit := inlineBit(op); mode&bit != 0 {
-		m, errno := inlineRW(op == OpWrite, fd, p[:min(len(p), MaxRW)], off)
-		switch errno {
-		case 0:
-			f.c.nInline.Add(1)
-			if m == 0 && op == OpRead {
-				return 0, io.EOF
-			}
-			if done = m; done == len(p) {
-				return done, nil
-			}
-			// A short count stops at the first page that would wait: the
-			// rest goes through the backend.
-		case syscall.EAGAIN:
-			// Uncached data: the backend waits for it. A buffered write
-			// that would wait here (a filesystem that does RWF_NOWAIT but
-			// must allocate, say) is what pwrite(2) does anyway.
-			if op == OpWrite {
-				return f.plainWriteOr(ctx, fd, p, off)
-			}
-		case syscall.EOPNOTSUPP:
-			f.inline.And(^bit) // never worth it on this file
-			if op == OpWrite {
-				// ext4's answer to every buffered RWF_NOWAIT write: the
-				// write costs a plain pwrite from now on.
-				f.inline.Or(plainWrite)
-				return f.plainWriteOr(ctx, fd, p, off)
-			}
-		case syscall.ESPIPE, syscall.ENOSYS:
-			// No offset (a pipe, a socket) or no preadv2: a plain call
-			// could wait without end, so everything goes to the backend.
-			f.inline.Store(0)
-		default:
-			// The file's own answer (EBADF, EISDIR, EINVAL, ...): what the
-			// backend's request would have ended with.
-			return 0, &RequestError{Op: op, Errno: errno}
-		}
-	}
-	n, err := f.c.rwAt(ctx, op, fd, p[done:], off+int64(done))
-	return done + n, err
-}
-
-// plainWriteOr writes p at off with pwrite(2) on the caller's goroutine if
-// fewer than Context.plainMax callers are doing so, else through the backend.
-// The write then cannot be stopped once started, like a transfer a threads
-// worker has begun; a buffered write waits at most for the page cache
-// (dirty-page throttling), as (*os.File).WriteAt would. Bounding the callers
-// bounds the OS threads such writes hold.
-func (f *File) plainWriteOr(ctx context.Context, fd int, p []byte, off int64) (int, error) {
-	c := f.c
-	if c.plainW.Add(1) > c.plainMax {
-		c.plainW.Add(-1)
-		return c.rwAt(ctx, OpWrite, fd, p, off)
-	}
-	defer c.plainW.Add(-1)
-	done := 0
-	for done < len(p) {
-		m, errno := plainPwrite(fd, p[done:min(len(p), done+MaxRW)], off+int64(done))
-		if errno != 0 {
-			return done, &RequestError{Op: OpWrite, Errno: errno}
-		}
-		if m == 0 {
-			return done, io.ErrShortWrite
-		}
-		done += m
-	}
-	c.nInline.Add(1)
-	return done, nil
-}
-
-func inlineBit(op Op) uint32 {
-	if op == OpWrite {
-		return inlineWrite
-	}
-	return inlineRead
+	return f.c.transfer(ctx, op, &f.heat, false, fd, p, off)
 }
 
 func (f *File) pathErr(op Op, err error) error {

@@ -52,3 +52,27 @@ func plainPwrite(fd int, p []byte, off int64) (int, unix.Errno) {
 		}
 	}
 }
+
+// hotReads: a file whose reads keep finding their data in the page cache is
+// read with hotPread. Only where pread64 takes its offset in one register
+// (64-bit); elsewhere such reads keep their RWF_NOWAIT try.
+const hotReads = unsafe.Sizeof(uintptr(0)) == 8
+
+// hotPread is pread(2) made without giving up the P (RawSyscall): for data
+// in the page cache it returns in about a microsecond, and it saves the
+// scheduler's work around a system call. Holding the P is also the bound
+// on such reads: at most GOMAXPROCS run at once, so a file that has gone
+// cold while marked hot holds at most that many threads in the kernel (and
+// stalls those Ps for one disk read each until a sampled try notices; see
+// caller.go). Reads of regular files do not return EINTR.
+func hotPread(fd int, p []byte, off int64) (int, unix.Errno) {
+	var base unsafe.Pointer
+	if len(p) > 0 {
+		base = unsafe.Pointer(&p[0])
+	}
+	n, _, e := unix.RawSyscall6(unix.SYS_PREAD64, uintptr(fd), uintptr(base), uintptr(len(p)), uintptr(off), 0, 0)
+	if e != 0 {
+		return 0, e
+	}
+	return int(n), 0
+}

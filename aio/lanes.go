@@ -52,6 +52,7 @@ func (c *Context) openLanes(n int, opts Options) error {
 			c.lanes = nil
 			return err
 		}
+		l.cs = c.cs
 		c.lanes = append(c.lanes, l)
 	}
 	var next atomic.Uint32

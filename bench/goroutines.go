@@ -47,10 +47,45 @@ type goWorker struct {
 	_      [64]byte
 }
 
-// rwAt is what a worker calls: os.File or aio.File.
+// rwAt is what a worker calls: os.File, aio.File, or one of the raw calls
+// below.
 type rwAt interface {
 	io.ReaderAt
 	io.WriterAt
+}
+
+// fdRW is --api=fd: Context.ReadAt/WriteAt on the file's descriptor.
+type fdRW struct {
+	c  *aio.Context
+	fd int
+}
+
+func (r fdRW) ReadAt(p []byte, off int64) (int, error) {
+	return r.c.ReadAt(context.Background(), r.fd, p, off)
+}
+
+func (r fdRW) WriteAt(p []byte, off int64) (int, error) {
+	return r.c.WriteAt(context.Background(), r.fd, p, off)
+}
+
+// doRW is --api=do: Context.Do with one IOCB per goroutine, reused.
+type doRW struct {
+	c  *aio.Context
+	fd int
+	cb aio.IOCB
+}
+
+func (r *doRW) ReadAt(p []byte, off int64) (int, error)  { return r.do(aio.OpRead, p, off) }
+func (r *doRW) WriteAt(p []byte, off int64) (int, error) { return r.do(aio.OpWrite, p, off) }
+
+func (r *doRW) do(op aio.Op, p []byte, off int64) (int, error) {
+	r.cb.Op, r.cb.FD, r.cb.Buf, r.cb.Offset = op, r.fd, p, off
+	ev, err := r.c.Do(context.Background(), &r.cb)
+	r.cb.Buf = nil
+	if err != nil {
+		return 0, err
+	}
+	return int(ev.Res), nil
 }
 
 // runGoroutines runs N (cs.QD) goroutines, each calling ReadAt (or WriteAt)
@@ -91,6 +126,7 @@ func runGoroutines(cs Case, env *runEnv, row *Row) error {
 	row.Goroutines = n
 
 	var file rwAt = f
+	perWorker := func() rwAt { return file }
 	var actx *aio.Context
 	call := "os.File.ReadAt"
 	if info.write {
@@ -109,10 +145,30 @@ func runGoroutines(cs Case, env *runEnv, row *Row) error {
 			return err
 		}
 		defer actx.Destroy()
-		file = aio.NewFile(actx, f)
-		call = "aio.File.ReadAt"
-		if info.write {
-			call = "aio.File.WriteAt"
+		af := aio.NewFile(actx, f)
+		switch cs.API {
+		case apiFD, apiDo:
+			// The descriptor stays valid: f is open until the case ends.
+			fd := af.Fd()
+			if cs.API == apiFD {
+				file = fdRW{actx, fd}
+				call = "aio.Context.ReadAt"
+				if info.write {
+					call = "aio.Context.WriteAt"
+				}
+			} else {
+				perWorker = func() rwAt { return &doRW{c: actx, fd: fd} }
+				call = "aio.Context.Do(OpRead)"
+				if info.write {
+					call = "aio.Context.Do(OpWrite)"
+				}
+			}
+		default:
+			file = af
+			call = "aio.File.ReadAt"
+			if info.write {
+				call = "aio.File.WriteAt"
+			}
 		}
 	}
 	row.LatencyOf = "per " + call + " call"
@@ -128,6 +184,7 @@ func runGoroutines(cs Case, env *runEnv, row *Row) error {
 		w.hist = newHist()
 		buf := region[i*bs : (i+1)*bs : (i+1)*bs]
 		r := newRNG(seed + uint64(i)*0x9E3779B97F4A7C15)
+		file := perWorker()
 		wg.Add(1)
 		go func() {
 			defer wg.Done()

@@ -8,6 +8,7 @@
 //	go -C bench run .                       # the default matrix, about a minute
 //	go -C bench run . --backend=uring,kaio --workload=randread-direct --iodepth=1,32,128
 //	go -C bench run . --fio                 # fio with the same parameters in the same run
+//	go -C bench run . --matrix=full         # every path: File, Context.ReadAt, Do; randwrite; N up to 1024
 //	go -C bench run . --format=bench > new.txt && benchstat old.txt new.txt
 //
 // It makes its own data file (256 MiB in the temp dir unless --file/--size say
@@ -90,6 +91,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		out      = fs.String("out", "./bench-results", "directory for results.json and results.svg (\"\" writes none)")
 		quiet    = fs.Bool("q", false, "no progress lines on stderr")
 		count    = fs.Int("count", 1, "run the whole matrix this many times, interleaved; the table shows each case's median and min-max (benchstat wants 6 or more)")
+		api      = fs.String("api", apiFile, "goroutine mode: comma list of the library calls the goroutines make: file (aio.File.ReadAt/WriteAt), fd (Context.ReadAt/WriteAt on the descriptor), do (Context.Do with an IOCB per goroutine)")
+		matrix   = fs.String("matrix", "default", "default, or full: every path a program takes, for flags not given: workloads randread,randread-direct,randwrite,poll,cancel; goroutines 1,32,256,1024; api file,fd,do")
 	)
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "usage: go -C bench run . [flags]\n\nBenchmarks uringaio's backends (io_uring, classic AIO, threads) against os.File goroutines and, with --fio, fio.\nThe default matrix (about a minute): loop mode at iodepth 32 on randread, randread-direct, poll, cancel;\ngoroutine mode with N = 1, 32, 256 on randread and randread-direct. Goroutine cases are shorter\n(1s + 250ms warm-up) and each runs in a child process, so its OS thread count is its own.\n\n")
@@ -103,6 +106,25 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "bench: unexpected arguments %q\n", fs.Args())
+		return 2
+	}
+	given := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	switch *matrix {
+	case "default":
+	case "full":
+		// Every path: a flag given on the command line still wins.
+		if !given["workload"] {
+			*workload = strings.Join(fullWorkloads, ",")
+		}
+		if !given["goroutines"] {
+			*gors = fullGoroutines
+		}
+		if !given["api"] {
+			*api = strings.Join(allAPIs, ",")
+		}
+	default:
+		fmt.Fprintf(stderr, "bench: --matrix %q: want default or full\n", *matrix)
 		return 2
 	}
 	bad := func(err error) int {
@@ -126,6 +148,16 @@ func run(args []string, stdout, stderr io.Writer) int {
 	var perr error
 	if cfg.Goroutines, perr = parseIntList(*gors, 1, 16384); perr != nil {
 		return bad(fmt.Errorf("--goroutines: %w", perr))
+	}
+	for _, a := range splitList(*api) {
+		if a != apiFile && a != apiFD && a != apiDo {
+			return bad(fmt.Errorf("--api %q: want file, fd or do", a))
+		}
+		cfg.APIs = append(cfg.APIs, a)
+	}
+	cfg.APIs = dedup(cfg.APIs)
+	if len(cfg.APIs) == 0 {
+		return bad(fmt.Errorf("--api must name at least one"))
 	}
 	for _, m := range splitList(*mode) {
 		if m != modeLoop && m != modeGoroutines {

@@ -21,6 +21,7 @@ type Config struct {
 	BS         []int           // request sizes
 	QD         []int           // loop mode: requests in flight
 	Goroutines []int           // goroutine mode: goroutines, each with one blocking call at a time
+	APIs       []string        // goroutine mode: the library calls the goroutines make (apiFile, apiFD, apiDo); nil: apiFile
 	MaxEvents  int             // goroutine mode: maxEvents of the one shared Context; 0: defaultMaxEvents
 	Batch      []int           // requests per Submit call; nil: per-workload default
 	Runtime    time.Duration   // measured time per case; 0: per-mode/workload default
@@ -67,8 +68,18 @@ type Case struct {
 	Runtime   time.Duration
 	Warmup    time.Duration
 	CancelN   int
-	MaxEvents int // goroutine mode: the shared Context's maxEvents
+	MaxEvents int    // goroutine mode: the shared Context's maxEvents
+	API       string // goroutine mode, library backends: apiFile, apiFD or apiDo
 }
+
+// The library calls a goroutine-mode case makes (--api).
+const (
+	apiFile = "file" // aio.File.ReadAt/WriteAt
+	apiFD   = "fd"   // aio.Context.ReadAt/WriteAt on the descriptor
+	apiDo   = "do"   // aio.Context.Do with an IOCB per goroutine
+)
+
+var allAPIs = []string{apiFile, apiFD, apiDo}
 
 func (c Case) String() string {
 	switch {
@@ -76,6 +87,8 @@ func (c Case) String() string {
 		return fmt.Sprintf("%s %s n=%d", c.Backend, c.Workload, c.CancelN)
 	case c.Workload == wlPoll:
 		return fmt.Sprintf("%s %s qd=%d batch=%d", c.Backend, c.Workload, c.QD, c.Batch)
+	case c.Mode == modeGoroutines && c.API != "" && c.API != apiFile:
+		return fmt.Sprintf("%s/%s %s bs=%d goroutines=%d", c.Backend, c.API, c.Workload, c.BS, c.QD)
 	case c.Mode == modeGoroutines:
 		return fmt.Sprintf("%s %s bs=%d goroutines=%d", c.Backend, c.Workload, c.BS, c.QD)
 	}
@@ -170,8 +183,17 @@ func buildMatrix(cfg Config) []Case {
 						c := Case{Backend: be, Workload: wl, Mode: modeGoroutines, BS: bs, QD: n, Batch: 1, Runtime: grt, Warmup: gwarm, MaxEvents: maxEv}
 						if be == "gosync" {
 							c.MaxEvents = 0
+							add(c)
+							continue
 						}
-						add(c)
+						apis := cfg.APIs
+						if len(apis) == 0 {
+							apis = []string{apiFile}
+						}
+						for _, api := range apis {
+							c.API = api
+							add(c)
+						}
 					}
 				}
 			}
@@ -410,7 +432,7 @@ func (res *Results) shown() []Row {
 // runCase runs one case and returns its rows (two for cancel).
 func runCase(cs Case, env *runEnv) []Row {
 	info := workloads[cs.Workload]
-	row := Row{Tool: "uringaio", Backend: cs.Backend, Workload: cs.Workload, Mode: cs.Mode, BS: cs.BS, QD: cs.QD, Batch: cs.Batch}
+	row := Row{Tool: "uringaio", Backend: cs.Backend, Workload: cs.Workload, Mode: cs.Mode, BS: cs.BS, QD: cs.QD, Batch: cs.Batch, API: cs.API}
 	if cs.Backend == "gosync" {
 		row.Tool = "gosync"
 	}

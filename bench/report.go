@@ -25,6 +25,7 @@ type Row struct {
 	Workload     string      `json:"workload"`
 	Mode         string      `json:"mode"`                 // loop (Submit/GetEvents, iodepth in flight) or goroutines (N blocking calls)
 	Goroutines   int         `json:"goroutines,omitempty"` // goroutine mode: N (also in iodepth); fio: its iodepth or jobs
+	API          string      `json:"api,omitempty"`        // goroutine mode, library rows: file (aio.File), fd (Context.ReadAt/WriteAt), do (Context.Do)
 	MaxEvents    int         `json:"max_events,omitempty"` // goroutine mode: maxEvents of the one shared Context
 	BS           int         `json:"bs"`                   // bytes per request (0: no data moved)
 	QD           int         `json:"iodepth"`              // requests in flight; N in goroutine mode; jobs for fio psync
@@ -264,6 +265,9 @@ var (
 	colBackend  = column{"backend", true, func(r Row) string {
 		if r.Tool == "fio" {
 			return "fio " + r.Backend
+		}
+		if r.API != "" && r.API != apiFile {
+			return r.Backend + "/" + r.API
 		}
 		return r.Backend
 	}}
@@ -514,7 +518,7 @@ func tableNotes(res *Results) []string {
 		notes = append(notes, "vs fio = IOPS / fio's IOPS with the same engine and parameters, on the library's (and gosync's) row only: io_uring at iodepth N beside uring, libaio at iodepth N beside kaio, psync with N jobs (threads) beside gosync and threads.")
 	}
 	if has["mode:"+modeGoroutines] {
-		notes = append(notes, "goroutine mode: N goroutines each call ReadAt/WriteAt in a loop, one call at a time: gosync on an *os.File (a pread each, one OS thread per blocked call), the library's backends on aio.NewFile over one Context shared by all N. Each case runs in a fresh child process; threads = the peak of its Threads: line in /proc/self/status, sampled every 2 ms. EAGAIN = calls the library refused because more than maxEvents were outstanding (retried, not counted as requests).")
+		notes = append(notes, "goroutine mode: N goroutines each call ReadAt/WriteAt in a loop, one call at a time: gosync on an *os.File (a pread each, one OS thread per blocked call), the library's backends over one Context shared by all N, through aio.NewFile (backend name alone), Context.ReadAt/WriteAt on the descriptor (backend/fd) or Context.Do with an IOCB per goroutine (backend/do). Each case runs in a fresh child process; threads = the peak of its Threads: line in /proc/self/status, sampled every 2 ms. EAGAIN = calls the library refused because more than maxEvents were outstanding (retried, not counted as requests).")
 	}
 	if has[wlPoll] {
 		notes = append(notes, "poll = OpPoll POLLIN on an always-readable eventfd: the engine's own per-request cost, no disk.")
@@ -610,6 +614,9 @@ func writeBench(w io.Writer, res *Results) {
 				name += fmt.Sprintf("/bs=%d", r.BS)
 			}
 			if r.Mode == modeGoroutines {
+				if r.API != "" && r.API != apiFile {
+					name += "/api=" + r.API
+				}
 				name += fmt.Sprintf("/goroutines=%d", r.QD)
 			} else {
 				name += fmt.Sprintf("/qd=%d/batch=%d", r.QD, r.Batch)

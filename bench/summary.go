@@ -7,12 +7,12 @@ import (
 
 // caseKey identifies one case's row across rounds.
 type caseKey struct {
-	tool, backend, mode, workload string
-	bs, qd, batch, cancelN        int
+	tool, backend, api, mode, workload string
+	bs, qd, batch, cancelN             int
 }
 
 func keyOf(r Row) caseKey {
-	return caseKey{r.Tool, r.Backend, r.Mode, r.Workload, r.BS, r.QD, r.Batch, r.CancelN}
+	return caseKey{r.Tool, r.Backend, r.API, r.Mode, r.Workload, r.BS, r.QD, r.Batch, r.CancelN}
 }
 
 // median of vs (which it sorts); the mean of the middle two for an even count.

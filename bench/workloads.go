@@ -32,6 +32,11 @@ var allWorkloads = []string{wlRandRead, wlRandReadDirect, wlRandWrite, wlRandWri
 // defaultWorkloads is the default matrix's workload list.
 var defaultWorkloads = []string{wlRandRead, wlRandReadDirect, wlPoll, wlCancel}
 
+// fullWorkloads and fullGoroutines are --matrix=full's (with every --api).
+var fullWorkloads = []string{wlRandRead, wlRandReadDirect, wlRandWrite, wlPoll, wlCancel}
+
+const fullGoroutines = "1,32,256,1024"
+
 // workloadInfo says what a workload does.
 type workloadInfo struct {
 	disk    bool // reads or writes the data file

@@ -1,0 +1,433 @@
+package aio
+
+import (
+	"context"
+	"io"
+	"math/rand/v2"
+	"sync"
+	"sync/atomic"
+	"syscall"
+)
+
+// Transfers on the caller's goroutine (contract §8.5)
+//
+// A read of data in the page cache costs one pread(2); a request of any
+// backend costs more (a submission, a completion, a wake-up). So a read or a
+// buffered write of a file whose data is cached is made on the calling
+// goroutine, and only what would wait for the disk becomes a request.
+//
+// What the library has learned about one file is a heat word (below): for a
+// File it lives in the File, which holds its descriptor open; for a raw
+// descriptor (Context.ReadAt, WriteAt, Do) in the Context's table indexed by
+// descriptor number (fdTable), where the number may since have been closed
+// and reused, so what it says is a hint that is checked again (see
+// checkFlags).
+//
+// Reads. A file starts cold: each read first tries preadv2(2) with
+// RWF_NOWAIT, which copies cached data or answers EAGAIN (or a short count)
+// without waiting; what would wait goes to the backend. After hotAfter tries
+// in a row that found everything cached the file is hot, and its reads are a
+// plain pread(2) — 4–10 % cheaper than preadv2 — with these safeguards:
+//
+//   - At most GOMAXPROCS callers of a Context make plain calls at once
+//     (gate): a file that has gone cold while it is still marked hot blocks
+//     at most that many OS threads in pread; a caller over the bound tries
+//     RWF_NOWAIT instead.
+//   - One read in sampleEvery, and every read over the bound, is an
+//     RWF_NOWAIT try: one that would wait marks the file cold again.
+//   - O_DIRECT is never read on the caller: a File checks its flags when it
+//     is made, a raw descriptor when the table first sees its number and
+//     again on every sampled read (F_GETFL costs a quarter of a cached pread
+//     here, too much for every call).
+//
+// Writes follow §8.3c: RWF_NOWAIT first; a filesystem that refuses it for
+// buffered writes (ext4) is remembered, and its writes are a plain pwrite(2)
+// under the same gate.
+
+// The heat word's bits.
+const (
+	hChecked  uint32 = 1 << iota // flags read: not O_DIRECT (fd table: entry valid)
+	hNoRead                      // reads never on the caller (O_DIRECT, no offset, RWF_NOWAIT refused)
+	hNoWrite                     // writes never on the caller
+	hHot                         // recent reads found the data cached: plain pread
+	hPlainW                      // RWF_NOWAIT writes refused: plain pwrite
+	hHitShift = 8                // bits 8..11: RWF_NOWAIT hits in a row while cold
+	hHitMask  = 0xf << hHitShift
+)
+
+const (
+	// hotAfter RWF_NOWAIT reads in a row that found every byte cached make
+	// a file hot.
+	hotAfter = 8
+	// sampleEvery: one plain read in this many (at random) is an RWF_NOWAIT
+	// try instead, and on a raw descriptor also checks its flags.
+	sampleEvery = 16
+	// reprobeEvery: a raw descriptor marked "never on the caller" is looked
+	// at again once in this many calls: its number may now name another file.
+	reprobeEvery = 64
+	// maxFDTable bounds the table of raw descriptors; higher numbers always
+	// go to the backend.
+	maxFDTable = 1 << 20
+)
+
+// callerSide is the state a Context and its lanes share for transfers on the
+// caller's goroutine.
+type callerSide struct {
+	off bool // Options.NoInline
+	fds fdTable
+	// plainW counts callers in a plain pwrite(2) now, at most maxW
+	// (GOMAXPROCS at Setup). A plain pread needs no count: it holds its P
+	// (hotPread), so GOMAXPROCS bounds it already.
+	plainW atomic.Int32
+	maxW   int32
+	// Stats.Inline, counted per P: one shared counter cost 15 % of a cached
+	// read at 32 goroutines on 2 cores (its cache line moves between the
+	// cores on every read). hints keeps each P on its stripe.
+	stripes []stripe
+	hints   sync.Pool // *stripe
+	next    atomic.Uint32
+}
+
+// stripe is one P's share of Stats.Inline, alone on its cache lines.
+type stripe struct {
+	_ [64]byte
+	n atomic.Uint64
+	_ [56]byte
+}
+
+func newCallerSide(off bool, procs int) *callerSide {
+	cs := &callerSide{off: off, maxW: int32(procs), stripes: make([]stripe, max(1, procs))}
+	cs.hints.New = func() any { return &cs.stripes[int(cs.next.Add(1)-1)%len(cs.stripes)] }
+	return cs
+}
+
+// count counts one transfer made on the caller's goroutine.
+func (cs *callerSide) count() {
+	st := cs.hints.Get().(*stripe)
+	st.n.Add(1)
+	cs.hints.Put(st)
+}
+
+// inlined is Stats.Inline: every transfer made on a caller's goroutine.
+func (cs *callerSide) inlined() uint64 {
+	var n uint64
+	for i := range cs.stripes {
+		n += cs.stripes[i].n.Load()
+	}
+	return n
+}
+
+// fdTable holds a heat word per descriptor number.
+type fdTable struct {
+	mu sync.Mutex
+	t  atomic.Pointer[[]atomic.Uint32]
+}
+
+// get returns fd's heat word, growing the table if needed; nil for a number
+// the table does not cover.
+func (ft *fdTable) get(fd int) *atomic.Uint32 {
+	if t := ft.t.Load(); t != nil && fd >= 0 && fd < len(*t) {
+		return &(*t)[fd]
+	}
+	if fd < 0 || fd >= maxFDTable {
+		return nil
+	}
+	ft.mu.Lock()
+	defer ft.mu.Unlock()
+	old := ft.t.Load()
+	if old != nil && fd < len(*old) {
+		return &(*old)[fd]
+	}
+	n := 64
+	for n <= fd {
+		n *= 2
+	}
+	t := make([]atomic.Uint32, n)
+	if old != nil {
+		// A word changed during the copy loses that change: it is a hint,
+		// and a lost bit is learned again (a zero word is checked anew).
+		for i := range *old {
+			t[i].Store((*old)[i].Load())
+		}
+	}
+	ft.t.Store(&t)
+	return &t[fd]
+}
+
+// checkFlags reads fd's status flags and records in h whether the caller may
+// transfer on it (not O_DIRECT). It reports false if it may not, or if the
+// descriptor cannot be read (the backend's request then reports why).
+func checkFlags(h *atomic.Uint32, fd int) bool {
+	_, direct, ok := fileFlags(uintptr(fd))
+	if !ok {
+		return false
+	}
+	if direct {
+		h.Store(hChecked | hNoRead | hNoWrite)
+		return false
+	}
+	if s := h.Load(); s&hChecked == 0 || s&(hNoRead|hNoWrite) != 0 {
+		// Newly seen, or looked at again after "never": start cold.
+		h.Store(hChecked)
+	}
+	return true
+}
+
+// What a transfer on the caller's goroutine came to.
+type callerResult uint8
+
+const (
+	notTaken callerResult = iota // nothing moved: the whole transfer goes to the backend
+	taken                        // finished: n bytes (fewer only at the end of the file), or errno, the file's own answer
+	partial                      // n bytes moved; the rest would wait and goes to the backend
+)
+
+// callerRead reads p at off on the caller's goroutine if the policy allows.
+// raw says h is a descriptor table's word, whose flags must be checked.
+func (cs *callerSide) callerRead(h *atomic.Uint32, raw bool, fd int, p []byte, off int64) (n int, errno syscall.Errno, r callerResult) {
+	s := h.Load()
+	sample := false
+	switch {
+	case s&hNoRead != 0:
+		if !raw || rand.Uint32()%reprobeEvery != 0 || !checkFlags(h, fd) {
+			return 0, 0, notTaken
+		}
+		s = h.Load()
+	case raw && s&hChecked == 0:
+		if !checkFlags(h, fd) {
+			return 0, 0, notTaken
+		}
+		s = h.Load()
+	case s&hHot != 0:
+		sample = rand.Uint32()%sampleEvery == 0
+		if sample && raw && !checkFlags(h, fd) {
+			return 0, 0, notTaken
+		}
+	}
+	if s&hHot != 0 && !sample {
+		n, errno = hotPread(fd, p, off)
+		if errno == syscall.ESPIPE || errno == syscall.ENOSYS {
+			h.Or(hNoRead | hNoWrite)
+			return 0, 0, notTaken
+		}
+		cs.count()
+		// A plain pread of a regular file is short only at its end.
+		return n, errno, taken
+	}
+	// Cold, or sampled: a try that cannot wait.
+	n, errno = inlineRW(false, fd, p, off)
+	r = taken
+	switch errno {
+	case 0:
+		switch {
+		case n == len(p):
+			if s&hHot == 0 {
+				heatUp(h)
+			}
+		case n == 0:
+			// At or past the end of the file.
+		default:
+			// A short count stops at the first page that would wait (or
+			// at the end of the file): cold.
+			cool(h)
+			r = partial
+		}
+	case syscall.EAGAIN:
+		cool(h)
+		return 0, 0, notTaken
+	case syscall.EOPNOTSUPP, syscall.ESPIPE, syscall.ENOSYS:
+		// No RWF_NOWAIT here, no offset (pipe, socket), or no preadv2: a
+		// plain call could wait without end.
+		h.Or(hNoRead)
+		if errno != syscall.EOPNOTSUPP {
+			h.Or(hNoWrite)
+		}
+		return 0, 0, notTaken
+	default:
+		n = 0 // the file's own answer (EBADF, EISDIR, EINVAL, ...)
+	}
+	cs.count()
+	return n, errno, r
+}
+
+// heatUp counts one more read that found everything cached; hotAfter in a
+// row make the file hot.
+func heatUp(h *atomic.Uint32) {
+	for {
+		s := h.Load()
+		if s&(hHot|hNoRead) != 0 {
+			return
+		}
+		hits := (s&hHitMask)>>hHitShift + 1
+		t := s&^hHitMask | hits<<hHitShift
+		if hits >= hotAfter && hotReads {
+			t = s&^hHitMask | hHot
+		}
+		if h.CompareAndSwap(s, t) {
+			return
+		}
+	}
+}
+
+// cool records a read that would have waited: the file is cold.
+func cool(h *atomic.Uint32) {
+	for {
+		s := h.Load()
+		if s&(hHot|hHitMask) == 0 {
+			return
+		}
+		if h.CompareAndSwap(s, s&^(hHot|hHitMask)) {
+			return
+		}
+	}
+}
+
+// callerWrite writes p at off on the caller's goroutine if the policy allows
+// (§8.3c): RWF_NOWAIT first, a plain pwrite(2) under the gate where the
+// filesystem refuses RWF_NOWAIT or the write would wait.
+func (cs *callerSide) callerWrite(h *atomic.Uint32, raw bool, fd int, p []byte, off int64) (n int, errno syscall.Errno, r callerResult) {
+	s := h.Load()
+	switch {
+	case s&hNoWrite != 0:
+		if !raw || rand.Uint32()%reprobeEvery != 0 || !checkFlags(h, fd) {
+			return 0, 0, notTaken
+		}
+		s = h.Load()
+	case raw && (s&hChecked == 0 || rand.Uint32()%sampleEvery == 0):
+		if !checkFlags(h, fd) {
+			return 0, 0, notTaken
+		}
+		s = h.Load()
+	}
+	if s&hPlainW == 0 {
+		n, errno = inlineRW(true, fd, p, off)
+		switch errno {
+		case 0:
+			cs.count()
+			if n == len(p) {
+				return n, 0, taken
+			}
+			return n, 0, partial
+		case syscall.EAGAIN:
+			// A buffered write that would wait (a filesystem that does
+			// RWF_NOWAIT but must allocate, say) is what pwrite(2) does
+			// anyway.
+		case syscall.EOPNOTSUPP:
+			// ext4's answer to every buffered RWF_NOWAIT write.
+			h.Or(hPlainW)
+		case syscall.ESPIPE, syscall.ENOSYS:
+			h.Or(hNoRead | hNoWrite)
+			return 0, 0, notTaken
+		default:
+			cs.count()
+			return 0, errno, taken
+		}
+	}
+	// A plain pwrite may wait (for dirty-page throttling), so it gives up
+	// its P like any system call: the gate bounds how many run at once.
+	if cs.plainW.Add(1) > cs.maxW {
+		cs.plainW.Add(-1)
+		return 0, 0, notTaken // over the bound: the backend writes it
+	}
+	defer cs.plainW.Add(-1)
+	n, errno, r = 0, 0, taken
+	for n < len(p) {
+		m, e := plainPwrite(fd, p[n:min(len(p), n+MaxRW)], off+int64(n))
+		if e == syscall.ESPIPE && n == 0 {
+			h.Or(hNoRead | hNoWrite)
+			return 0, 0, notTaken
+		}
+		if e != 0 {
+			errno = e
+			break
+		}
+		if m == 0 {
+			r = partial // the backend's request reports it
+			break
+		}
+		n += m
+	}
+	cs.count()
+	return n, errno, r
+}
+
+// transfer moves p at off on fd: on the caller's goroutine where the policy
+// allows (h is the file's heat word; raw says it is a descriptor table's),
+// and whatever is left through the backend. c is the Context the call was
+// made on (lane 0).
+func (c *Context) transfer(ctx context.Context, op Op, h *atomic.Uint32, raw bool, fd int, p []byte, off int64) (int, error) {
+	if h == nil || len(p) == 0 || ctx.Err() != nil || c.shut.Load() {
+		return c.rwAsync(ctx, op, fd, p, off)
+	}
+	q := p[:min(len(p), MaxRW)]
+	var (
+		n     int
+		errno syscall.Errno
+		r     callerResult
+	)
+	if op == OpRead {
+		n, errno, r = c.cs.callerRead(h, raw, fd, q, off)
+	} else {
+		n, errno, r = c.cs.callerWrite(h, raw, fd, q, off)
+	}
+	switch {
+	case r == notTaken:
+		return c.rwAsync(ctx, op, fd, p, off)
+	case errno != 0:
+		return n, &RequestError{Op: op, Errno: errno}
+	}
+	if n == len(p) {
+		return n, nil
+	}
+	if r == taken && op == OpRead {
+		return n, io.EOF
+	}
+	m, err := c.rwAsync(ctx, op, fd, p[n:], off+int64(n))
+	return n + m, err
+}
+
+// doOnCaller is Do's read or write of a regular file on the caller's
+// goroutine (§8.5), when the policy allows. While it runs cb is cbInline:
+// Submit refuses it (EBUSY), Cancel cannot stop it (EAGAIN), Error reports
+// EINPROGRESS. ok false: nothing moved and cb is idle again; Do goes on.
+func (c *Context) doOnCaller(cb *IOCB) (ev Event, ok bool) {
+	if c.validate(cb) != nil || len(cb.Buf) == 0 || c.shut.Load() {
+		return Event{}, false
+	}
+	h := c.cs.fds.get(cb.FD)
+	if h == nil || !cb.state.CompareAndSwap(cbIdle, cbInline) {
+		return Event{}, false
+	}
+	if cb.ctx.Load() != c {
+		cb.ctx.Store(c)
+	}
+	var (
+		n     int
+		errno syscall.Errno
+		r     callerResult
+	)
+	if cb.Op == OpRead {
+		n, errno, r = c.cs.callerRead(h, true, cb.FD, cb.Buf, cb.Offset)
+	} else {
+		n, errno, r = c.cs.callerWrite(h, true, cb.FD, cb.Buf, cb.Offset)
+	}
+	if r == notTaken {
+		cb.state.Store(cbIdle)
+		return Event{}, false
+	}
+	res := int64(n)
+	if r == partial {
+		// The rest would wait: a request of the backend finishes it
+		// (§3.8), and cannot be stopped now that data has moved, so it
+		// does not take ctx.
+		// A failure there leaves a short count, as pread(2) reports one.
+		m, _ := c.rwAsync(context.Background(), cb.Op, cb.FD, cb.Buf[n:], cb.Offset+int64(n))
+		res += int64(m)
+	}
+	if errno != 0 {
+		res = -int64(errno)
+	}
+	cb.res.Store(res)
+	cb.state.Store(cbIdle)
+	return Event{Data: cb.Data, IOCB: cb, Res: res}, true
+}

@@ -1,0 +1,380 @@
+//go:build linux
+
+package uringaio_test
+
+// Contract §8.5: reads and buffered writes of a regular file whose data is in
+// the page cache are made on the caller's goroutine, by every API that moves
+// data (File.ReadAt, Context.ReadAt on a descriptor, Do with OpRead), on every
+// backend; what would wait goes to the backend. These cases check the
+// safeguards: a file that turns cold while marked hot holds at most
+// GOMAXPROCS threads in the kernel, a file that goes hot, cold and hot again is
+// read correctly throughout, and O_DIRECT is never read on the caller.
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/uringaio/uringaio/aio"
+)
+
+func init() {
+	registerCompat("caller/cold-file-bounded-threads", callerColdBoundedThreads)
+	registerCompat("caller/hot-cold-hot", callerHotColdHot)
+	registerCompat("caller/odirect-never-on-caller", callerDirectNever)
+	registerCompat("caller/fd-reuse-odirect", callerFDReuseDirect)
+	registerCompat("caller/raw-buffered-write-no-submit", callerRawWriteNoSubmit)
+}
+
+const callerBlock = 4096
+
+// callerAPI is one way a program reads a block: File.ReadAt, Context.ReadAt on
+// the descriptor, or Do with an IOCB of its own.
+type callerAPI struct {
+	name string
+	read func(c *aio.Context, af *aio.File, fd int, cb *aio.IOCB, p []byte, off int64) (int, error)
+}
+
+var callerAPIs = []callerAPI{
+	{"file", func(_ *aio.Context, af *aio.File, _ int, _ *aio.IOCB, p []byte, off int64) (int, error) {
+		return af.ReadAt(p, off)
+	}},
+	{"readat", func(c *aio.Context, _ *aio.File, fd int, _ *aio.IOCB, p []byte, off int64) (int, error) {
+		return c.ReadAt(context.Background(), fd, p, off)
+	}},
+	{"do", func(c *aio.Context, _ *aio.File, fd int, cb *aio.IOCB, p []byte, off int64) (int, error) {
+		cb.Op, cb.FD, cb.Buf, cb.Offset = aio.OpRead, fd, p, off
+		ev, err := c.Do(context.Background(), cb)
+		if err != nil {
+			return 0, err
+		}
+		return int(ev.Res), nil
+	}},
+}
+
+// callerFile is a file of size bytes of pattern(…, seed) on a real filesystem,
+// open twice: as an *os.File (for File) and as a raw descriptor.
+func callerFile(t *testing.T, size int, seed byte) (path string, f *os.File, fd int) {
+	t.Helper()
+	path = filepath.Join(tempDir(t), "data")
+	if err := os.WriteFile(path, pattern(size, seed), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	return path, f, openFD(t, path, unix.O_RDONLY)
+}
+
+// callerEvict writes the file back and drops it from the page cache.
+func callerEvict(t *testing.T, fd int) {
+	t.Helper()
+	if err := unix.Fsync(fd); err != nil {
+		t.Fatalf("fsync: %v", err)
+	}
+	if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
+		t.Fatalf("fadvise(DONTNEED): %v", err)
+	}
+}
+
+// threadsInRead counts the threads of this process that are inside
+// pread64 (plain) and preadv2 (tries with RWF_NOWAIT, which do not wait for
+// the disk) on descriptor fd now (/proc/self/task/*/syscall: the number and
+// the arguments of the system call a thread is in).
+func threadsInRead(fd int) (plain, tries int) {
+	tasks, err := os.ReadDir("/proc/self/task")
+	if err != nil {
+		return 0, 0
+	}
+	want := "0x" + strconv.FormatInt(int64(fd), 16)
+	for _, task := range tasks {
+		b, err := os.ReadFile("/proc/self/task/" + task.Name() + "/syscall")
+		if err != nil {
+			continue
+		}
+		f := strings.Fields(string(b))
+		if len(f) < 2 || f[1] != want {
+			continue
+		}
+		switch nr, _ := strconv.Atoi(f[0]); nr {
+		case unix.SYS_PREAD64:
+			plain++
+		case unix.SYS_PREADV2:
+			tries++
+		}
+	}
+	return plain, tries
+}
+
+// callerColdBoundedThreads: the file is made hot through the API (its reads
+// then run as plain preads on the callers), then dropped from the page cache
+// and read by 64 goroutines at once. However many of them find the policy
+// still saying hot, at most GOMAXPROCS threads may sit in a plain read of it
+// (pread64, the call that waits for the disk): the threads inside one are
+// counted all along. The RWF_NOWAIT tries (preadv2, the cold path's, and the
+// threads backend's own at Submit) do not wait for the disk and are only
+// logged: on a loaded machine many can be caught in flight at once. Every
+// read must still return the file's bytes.
+func callerColdBoundedThreads(t *testing.T, be string) {
+	const size, g, per, rounds = 16 << 20, 64, 6, 4
+	want := pattern(size, 5)
+	procs := runtime.GOMAXPROCS(0)
+	for _, api := range callerAPIs {
+		t.Run(api.name, func(t *testing.T) {
+			_, f, fd := callerFile(t, size, 5)
+			c := newContext(t, be, 64)
+			af := aio.NewFile(c, f)
+			// The descriptor the caller-side reads use: File's own, or fd.
+			rfd := fd
+			if api.name == "file" {
+				rfd = af.Fd()
+			}
+			most, seen, tries := 0, 0, 0
+			for round := 0; round < rounds; round++ {
+				var cb aio.IOCB
+				p := make([]byte, callerBlock)
+				for i := 0; i < 64; i++ { // hot: every read finds its data cached
+					if n, err := api.read(c, af, fd, &cb, p, 0); n != callerBlock || err != nil {
+						t.Fatalf("warm read = %d, %v", n, err)
+					}
+				}
+				callerEvict(t, rfd)
+				var stop atomic.Bool
+				sampled := make(chan [3]int)
+				go func() {
+					mx, hits, tries := 0, 0, 0
+					for !stop.Load() {
+						n, nt := threadsInRead(rfd)
+						mx, tries = max(mx, n), max(tries, nt)
+						if n > 0 {
+							hits++
+						}
+					}
+					sampled <- [3]int{mx, hits, tries}
+				}()
+				var wg sync.WaitGroup
+				errs := make(chan error, g)
+				for w := 0; w < g; w++ {
+					wg.Add(1)
+					go func(w int) {
+						defer wg.Done()
+						var cb aio.IOCB
+						p := make([]byte, callerBlock)
+						for i := 0; i < per; i++ {
+							off := int64((w*per+i)*997%(size/callerBlock)) * callerBlock
+							n, err := api.read(c, af, fd, &cb, p, off)
+							if n != callerBlock || err != nil {
+								errs <- fmt.Errorf("read at %d = %d, %v", off, n, err)
+								return
+							}
+							if string(p) != string(want[off:off+callerBlock]) {
+								errs <- fmt.Errorf("read at %d: wrong bytes", off)
+								return
+							}
+						}
+					}(w)
+				}
+				wg.Wait()
+				stop.Store(true)
+				s := <-sampled
+				close(errs)
+				for err := range errs {
+					t.Fatal(err)
+				}
+				most, seen, tries = max(most, s[0]), seen+s[1], max(tries, s[2])
+			}
+			t.Logf("%s/%s: at most %d threads in a plain read of the file at once (GOMAXPROCS %d), %d samples saw one; at most %d in an RWF_NOWAIT try",
+				be, api.name, most, procs, seen, tries)
+			if most > procs {
+				t.Fatalf("%d threads were inside a read of the cold file at once; at most GOMAXPROCS = %d may be (contract §8.5)", most, procs)
+			}
+		})
+	}
+}
+
+// callerHotColdHot: a file read hot (on the caller), rewritten and dropped
+// from the cache (cold: the backend), read hot again, rewritten in the cache
+// only: every read returns what the file holds at that moment, and the hot
+// phases are read on the caller (Stats.Inline) while the cold one reaches the
+// backend (Stats.Requests).
+func callerHotColdHot(t *testing.T, be string) {
+	const size, n = 1 << 20, 64
+	for _, api := range callerAPIs {
+		t.Run(api.name, func(t *testing.T) {
+			path, f, fd := callerFile(t, size, 1)
+			wfd := openFD(t, path, unix.O_WRONLY)
+			c := newContext(t, be, 16)
+			af := aio.NewFile(c, f)
+			var cb aio.IOCB
+			p := make([]byte, callerBlock)
+			readAll := func(phase string, seed byte, n int) aio.Stats {
+				t.Helper()
+				before := c.Stats()
+				want := pattern(size, seed)
+				for i := 0; i < n; i++ {
+					off := int64(i*37%(size/callerBlock)) * callerBlock // not sequential: little readahead
+					m, err := api.read(c, af, fd, &cb, p, off)
+					if m != callerBlock || err != nil {
+						t.Fatalf("%s: read at %d = %d, %v", phase, off, m, err)
+					}
+					wantBytes(t, p, want[off:off+callerBlock], phase)
+				}
+				after := c.Stats()
+				return aio.Stats{Requests: after.Requests - before.Requests, Inline: after.Inline - before.Inline}
+			}
+			hot := readAll("hot", 1, n)
+			if hot.Inline < n/2 {
+				t.Errorf("hot: %d of %d reads on the caller; want most", hot.Inline, n)
+			}
+			if _, err := unix.Pwrite(wfd, pattern(size, 2), 0); err != nil {
+				t.Fatal(err)
+			}
+			callerEvict(t, wfd)
+			cold := readAll("cold", 2, size/callerBlock) // every block once
+			// While marked hot, plain reads may block and bring data in
+			// (os.File's way); a sampled try that would wait hands the
+			// rest to the backend: one in sampleEvery (16), so 256 reads
+			// reach it but with odds of 1 in 10^7.
+			if cold.Requests == 0 {
+				t.Errorf("cold: no read of %d reached the backend (%d on the caller)", size/callerBlock, cold.Inline)
+			}
+			readAll("warming", 2, n)
+			hot2 := readAll("hot again", 2, n)
+			if hot2.Inline < n/2 {
+				t.Errorf("hot again: %d of %d reads on the caller; want most", hot2.Inline, n)
+			}
+			if _, err := unix.Pwrite(wfd, pattern(size, 3), 0); err != nil {
+				t.Fatal(err)
+			}
+			readAll("rewritten in the cache", 3, n)
+		})
+	}
+}
+
+// callerDirectNever: an O_DIRECT file is never read (nor written) on the
+// caller, whichever API: every transfer is a request of the backend.
+func callerDirectNever(t *testing.T, be string) {
+	const size = 1 << 20
+	path := tempFileWith(t, pattern(size, 7))
+	p := alignedBuf(t, callerBlock)
+	dfd := openFD(t, path, unix.O_RDWR|unix.O_DIRECT)
+	df, err := os.OpenFile(path, os.O_RDWR|unix.O_DIRECT, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { df.Close() })
+	c := newContext(t, be, 16)
+	af := aio.NewFile(c, df)
+	want := pattern(size, 7)
+	var cb aio.IOCB
+	for _, api := range callerAPIs {
+		before := c.Stats()
+		const n = 40
+		for i := 0; i < n; i++ {
+			off := int64(i%(size/callerBlock)) * callerBlock
+			m, err := api.read(c, af, dfd, &cb, p, off)
+			if m != callerBlock || err != nil {
+				t.Fatalf("%s: read at %d = %d, %v", api.name, off, m, err)
+			}
+			wantBytes(t, p, want[off:off+callerBlock], api.name)
+		}
+		after := c.Stats()
+		if d := after.Inline - before.Inline; d != 0 {
+			t.Errorf("%s: %d of %d O_DIRECT reads ran on the caller; want 0 (contract §8.5)", api.name, d, n)
+		}
+		if d := after.Requests - before.Requests; d != n {
+			t.Errorf("%s: %d backend requests for %d O_DIRECT reads; want one each", api.name, d, n)
+		}
+	}
+	before := c.Stats()
+	copy(p, pattern(callerBlock, 9))
+	if m, err := c.WriteAt(context.Background(), dfd, p, 0); m != callerBlock || err != nil {
+		t.Fatalf("WriteAt(O_DIRECT fd) = %d, %v", m, err)
+	}
+	if m, err := af.WriteAt(p, callerBlock); m != callerBlock || err != nil {
+		t.Fatalf("File.WriteAt(O_DIRECT) = %d, %v", m, err)
+	}
+	if d := c.Stats().Inline - before.Inline; d != 0 {
+		t.Errorf("%d O_DIRECT writes ran on the caller; want 0", d)
+	}
+}
+
+// callerFDReuseDirect: a descriptor number the Context has seen hot is
+// closed and made to name an O_DIRECT file (dup3). Reads of the number read
+// the new file; the table's entry is checked again (F_GETFL) on sampled reads,
+// so within a bounded number of reads none runs on the caller any more
+// (contract §8.5 states the bound).
+func callerFDReuseDirect(t *testing.T, be string) {
+	const size, n = 1 << 20, 400
+	_, _, fd := callerFile(t, size, 4)
+	dpath := tempFileWith(t, pattern(size, 8))
+	p := alignedBuf(t, callerBlock)
+	c := newContext(t, be, 16)
+	for i := 0; i < 64; i++ {
+		if m, err := c.ReadAt(context.Background(), fd, p, 0); m != callerBlock || err != nil {
+			t.Fatalf("warm read = %d, %v", m, err)
+		}
+	}
+	dfd := openFD(t, dpath, unix.O_RDONLY|unix.O_DIRECT)
+	if err := unix.Dup3(dfd, fd, unix.O_CLOEXEC); err != nil { // fd now names the O_DIRECT file
+		t.Fatal(err)
+	}
+	want := pattern(size, 8)
+	inline := make([]uint64, n)
+	for i := 0; i < n; i++ {
+		before := c.Stats().Inline
+		off := int64(i%(size/callerBlock)) * callerBlock
+		if m, err := c.ReadAt(context.Background(), fd, p, off); m != callerBlock || err != nil {
+			t.Fatalf("read %d = %d, %v", i, m, err)
+		}
+		wantBytes(t, p, want[off:off+callerBlock], "read of the reused number")
+		inline[i] = c.Stats().Inline - before
+	}
+	first, last := 0, -1
+	for i, d := range inline {
+		if d != 0 {
+			first++
+			last = i
+		}
+	}
+	t.Logf("%s: %d of %d reads of the reused number ran on the caller, the last at #%d", be, first, n, last)
+	if last >= n/2 {
+		t.Fatalf("read #%d of the O_DIRECT file that reused a hot number ran on the caller; the entry must be corrected well before %d reads", last, n/2)
+	}
+}
+
+// callerRawWriteNoSubmit: Context.WriteAt on a buffered descriptor writes on
+// the caller (pwritev2, or pwrite where the filesystem refuses RWF_NOWAIT
+// writes), as File.WriteAt does: no backend request.
+func callerRawWriteNoSubmit(t *testing.T, be string) {
+	const n, size = 64, 4096
+	fd := tempFD(t, nil)
+	c := newContext(t, be, 8)
+	before := c.Stats()
+	for i := 0; i < n; i++ {
+		if m, err := c.WriteAt(context.Background(), fd, pattern(size, byte(i)), int64(i)*size); m != size || err != nil {
+			t.Fatalf("WriteAt #%d = %d, %v", i, m, err)
+		}
+	}
+	after := c.Stats()
+	if d := after.Requests - before.Requests; d != 0 {
+		t.Errorf("%d buffered writes made %d backend requests; want 0", n, d)
+	}
+	if d := after.Inline - before.Inline; d != n {
+		t.Errorf("Stats().Inline grew by %d; want %d", d, n)
+	}
+	for i := 0; i < n; i++ {
+		wantBytes(t, preadAll(t, fd, size, int64(i)*size), pattern(size, byte(i)), "written data")
+	}
+}
