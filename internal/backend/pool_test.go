@@ -519,10 +519,11 @@ func TestPoolCancelWaiting(t *testing.T) {
 	c.checkOnce(t)
 }
 
-// TestPoolCancelQueued holds the only worker inside done and cancels what
-// queues behind it.
-func TestPoolCancelQueued(t *testing.T) {
-	defer goleak.VerifyNone(t)
+// newHeldPool is a pool with one worker, held inside the done callback of
+// its first request (a Nop, tag 1, started here) until release is closed:
+// whatever starts next on a worker stays queued.
+func newHeldPool(t *testing.T) (*pool, *collector, chan struct{}) {
+	t.Helper()
 	release := make(chan struct{})
 	entered := make(chan struct{})
 	c := newCollector()
@@ -536,9 +537,17 @@ func TestPoolCancelQueued(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.close()
 	p.start(&Req{Tag: 1, Op: OpNop}, -1, false, poolRun, 0)
 	<-entered
+	return p, c, release
+}
+
+// TestPoolCancelQueued holds the only worker inside done and cancels what
+// queues behind it.
+func TestPoolCancelQueued(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	p, c, release := newHeldPool(t)
+	defer p.close()
 	p.start(&Req{Tag: 2, Op: OpNop}, -1, false, poolRun, 0)
 	p.start(&Req{Tag: 3, Op: OpNop}, -1, false, poolRun, 0)
 	if a := p.cancel(2); a != CancelPending {
@@ -752,28 +761,14 @@ func TestPoolClose(t *testing.T) {
 // reads as the end of the file (docs/contract.md §3.8).
 func TestPoolStorageContinuationNotCanceled(t *testing.T) {
 	defer goleak.VerifyNone(t)
-	release := make(chan struct{})
-	entered := make(chan struct{})
-	c := newCollector()
-	p, err := newPool(1, func(cp Completion) {
-		if cp.Tag == 1 {
-			close(entered)
-			<-release
-		}
-		c.done(cp)
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer p.close()
 	fd := tempFileFD(t)
 	data := bytes.Repeat([]byte("0123456789abcdef"), 4)
 	if _, err := unix.Pwrite(fd, data, 0); err != nil {
 		t.Fatal(err)
 	}
 	buf := make([]byte, len(data))
-	p.start(&Req{Tag: 1, Op: OpNop}, -1, false, poolRun, 0) // holds the worker
-	<-entered
+	p, c, release := newHeldPool(t)
+	defer p.close()
 	p.start(&Req{Tag: 2, Op: OpRead, Addr: addr(buf), Len: uint32(len(buf))}, fd, false, poolRun, 16)
 	if a := p.cancel(2); a != CancelRefused {
 		t.Fatalf("cancel of a continuation that moved bytes: %d, want CancelRefused", a)
