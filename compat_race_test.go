@@ -16,6 +16,7 @@ package uringaio_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -472,8 +473,9 @@ func raceCallerFlagsUntouched(t *testing.T, be string) {
 }
 
 // shortEMFILEMidFile: the second reproduction. A 256 KiB read at
-// offset 0 of a 1 MiB file whose first page alone is cached, submitted while
-// no descriptor is left (RLIMIT_NOFILE lowered to the lowest free number).
+// offset 0 of a 1 MiB file whose first page alone is cached, made while no
+// descriptor is left (RLIMIT_NOFILE lowered to the lowest free number),
+// through Submit, Do and ReadAt in turn.
 // The result is all of it or -EMFILE: never a short count, which a Submit
 // user reads as the end of the file (§3.8).
 func shortEMFILEMidFile(t *testing.T, be string) {
@@ -485,7 +487,7 @@ func shortEMFILEMidFile(t *testing.T, be string) {
 	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &orig); err != nil {
 		t.Fatal(err)
 	}
-	for round := 0; round < 8; round++ {
+	for round := 0; round < 9; round++ {
 		contractDropCache(t, fd, 0, 4096)
 		rd := &aio.IOCB{Op: aio.OpRead, FD: fd, Buf: make([]byte, n), Data: uint64(round)}
 		probe, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
@@ -496,20 +498,52 @@ func shortEMFILEMidFile(t *testing.T, be string) {
 		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(probe), Max: orig.Max}); err != nil {
 			t.Fatal(err)
 		}
-		subN, subErr := c.Submit(rd)
+		var ev aio.Event
+		var subN int
+		var subErr error
+		via := [...]string{"Submit", "Do", "ReadAt"}[round%3]
+		var rn int
+		switch via {
+		case "Submit":
+			subN, subErr = c.Submit(rd)
+		case "Do":
+			ev, subErr = c.Do(context.Background(), rd)
+			subN = 1
+		case "ReadAt":
+			rn, subErr = c.ReadAt(context.Background(), fd, rd.Buf, 0)
+			subN = 1
+		}
 		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &orig); err != nil {
 			t.Fatal(err)
 		}
-		if subN != 1 || subErr != nil {
-			t.Fatalf("Submit = %d, %v", subN, subErr)
+		switch via {
+		case "Submit":
+			if subN != 1 || subErr != nil {
+				t.Fatalf("Submit = %d, %v", subN, subErr)
+			}
+			ev = reapOne(t, c, rd)
+		case "Do":
+			if subErr != nil && !errors.Is(subErr, unix.EMFILE) {
+				t.Fatalf("Do: %v", subErr)
+			}
+		case "ReadAt":
+			// io.ReaderAt: fewer bytes than asked come with an error
+			// that says why, never alone.
+			switch {
+			case rn == n && subErr == nil:
+				wantBytes(t, rd.Buf, data[:n], "ReadAt")
+			case errors.Is(subErr, unix.EMFILE):
+			default:
+				t.Fatalf("round %d: ReadAt = %d, %v; want %d, nil or an EMFILE error", round, rn, subErr, n)
+			}
+			continue
 		}
-		ev := reapOne(t, c, rd)
 		switch ev.Res {
 		case n:
 			wantBytes(t, rd.Buf, data[:n], "the read")
 		case -int64(unix.EMFILE):
 		default:
-			t.Fatalf("round %d: Res = %s; want %d or -EMFILE (a short count mid-file reads as the end of the file)", round, fmtRes(ev.Res), n)
+			t.Fatalf("round %d via %s: Res = %s; want %d or -EMFILE (a short count mid-file reads as the end of the file)", round, via, fmtRes(ev.Res), n)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package aio
 
 import (
 	"context"
+	"errors"
 	"io"
 	"math/rand/v2"
 	"sync"
@@ -422,9 +423,16 @@ func (c *Context) doOnCaller(cb *IOCB) (ev Event, ok bool) {
 		// The rest would wait: a request of the backend finishes it
 		// (§3.8), and cannot be stopped now that data has moved, so it
 		// does not take ctx.
-		// A failure there leaves a short count, as pread(2) reports one.
-		m, _ := c.rwAsync(context.Background(), cb.Op, cb.FD, cb.Buf[n:], cb.Offset+int64(n))
+		// A failure of the device there leaves a short count, as
+		// pread(2) reports one; a failure of the mechanism (no descriptor
+		// left to hold the file, the Context destroyed) fails the whole
+		// request, since a short count would read as the end of the file
+		// (§3.8).
+		m, err := c.rwAsync(context.Background(), cb.Op, cb.FD, cb.Buf[n:], cb.Offset+int64(n))
 		res += int64(m)
+		if e := mechanismErrno(err); e != 0 {
+			res = -int64(e)
+		}
 	}
 	if errno != 0 {
 		res = -int64(errno)
@@ -432,4 +440,25 @@ func (c *Context) doOnCaller(cb *IOCB) (ev Event, ok bool) {
 	cb.res.Store(res)
 	cb.state.Store(cbIdle)
 	return Event{Data: cb.Data, IOCB: cb, Res: res}, true
+}
+
+// mechanismErrno is the errno of err when it is a failure of the library's
+// mechanism rather than the file's own answer: no descriptor left to hold the
+// file (EMFILE, ENFILE), no memory, the request canceled or its Context
+// destroyed (ECANCELED, EINVAL). 0 otherwise.
+func mechanismErrno(err error) syscall.Errno {
+	var re *RequestError
+	switch {
+	case err == nil, err == io.EOF, err == io.ErrShortWrite:
+		return 0
+	case errors.As(err, &re):
+		switch re.Errno {
+		case syscall.EMFILE, syscall.ENFILE, syscall.ENOMEM, syscall.ECANCELED:
+			return re.Errno
+		}
+		return 0
+	case errors.Is(err, syscall.EINVAL):
+		return syscall.EINVAL // the Context was destroyed meanwhile
+	}
+	return 0
 }
