@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -369,6 +370,7 @@ func cfdTestNotCanceledAll(t *testing.T, be string) {
 			clear(cb.Buf)
 		}
 		mustSubmit(t, c, cbs...)
+		cfdLetWorkersStart(be)
 		res, err := c.CancelFD(fd, nil)
 		after := make([]error, k)
 		for i, cb := range cbs {
@@ -388,6 +390,19 @@ func cfdTestNotCanceledAll(t *testing.T, be string) {
 	}
 }
 
+// cfdLetWorkersStart gives the threads backend's workers a moment to take
+// their first requests into the kernel. The kernel backends start the reads
+// inside Submit; the pool's workers are goroutines, and with GOMAXPROCS=1
+// none of them runs until the test goroutine yields, so every read would
+// still be queued (and always canceled) when CancelFD looks. A yield, not a
+// sleep: a sleep long enough for a worker to start can also let a 1 MiB
+// read finish.
+func cfdLetWorkersStart(be string) {
+	if be == "threads" {
+		runtime.Gosched()
+	}
+}
+
 // cfdTestNotCanceledOne: the same for cb != nil, asking about the read of a
 // deep batch most surely in flight where nothing can stop it: on the kernel
 // backends the last one (all are at the device); on threads the first, which
@@ -404,6 +419,18 @@ func cfdTestNotCanceledOne(t *testing.T, be string) {
 	}
 	for round := 0; round < rounds; round++ {
 		mustSubmit(t, c, cbs...)
+		cfdLetWorkersStart(be)
+		if be == "threads" {
+			// The workers take the reads in order: the first one not
+			// finished is the one a worker is running (with GOMAXPROCS=1
+			// the first may have finished before the test runs again).
+			for _, cb := range cbs {
+				if errors.Is(c.Error(cb), unix.EINPROGRESS) {
+					last = cb
+					break
+				}
+			}
+		}
 		res, err := c.CancelFD(fd, last)
 		after := make([]error, k)
 		for i, cb := range cbs {
