@@ -405,9 +405,9 @@ func cfdLetWorkersStart(be string) {
 
 // cfdTestNotCanceledOne: the same for cb != nil, asking about the read of a
 // deep batch most surely in flight where nothing can stop it: on the kernel
-// backends the last one (all are at the device); on threads the first, which
-// a worker is running (the last waits in the pool's queue, and a queued
-// request is always canceled there: contract §9).
+// backends the last one (all are at the device); on threads the first not yet
+// finished, which a worker runs (the last waits in the pool's queue, and a
+// queued request is always canceled there: contract §9).
 func cfdTestNotCanceledOne(t *testing.T, be string) {
 	const k, size, rounds = 16, 1 << 20, 30
 	fd, cbs, data := cfdDirectReads(t, k, size)
