@@ -256,8 +256,30 @@ func fuseHeldRead(t *testing.T, be string) {
 		if o.honorInterrupt {
 			name = fuseReadMode(o.asyncRead) + "/honors-interrupt"
 		}
-		t.Run(name+"/cancel", func(t *testing.T) { fuseHeldCancel(t, be, o) })
-		t.Run(name+"/destroy", func(t *testing.T) { fuseHeldDestroy(t, be, o) })
+		t.Run(name+"/cancel", func(t *testing.T) {
+			fuseSkipUring(t, be, o, true)
+			fuseHeldCancel(t, be, o)
+		})
+		t.Run(name+"/destroy", func(t *testing.T) {
+			fuseSkipUring(t, be, o, false)
+			fuseHeldDestroy(t, be, o)
+		})
+	}
+}
+
+// fuseSkipUring skips the held-read cases io_uring fails, the known
+// exceptions of docs/contract.md §10.9 (observed as the comment at the top of
+// this file says): with a server without FUSE_ASYNC_READ, Submit itself waits
+// for the server; with one, Cancel waits for it whenever an io-wq worker has
+// the read.
+func fuseSkipUring(t *testing.T, be string, o fuseOptions, cancel bool) {
+	t.Helper()
+	switch {
+	case be != "uring":
+	case !o.asyncRead:
+		t.Skip("known exception (contract §10.9): io_uring issues the read inside io_uring_enter, where FUSE's readahead waits for a server without FUSE_ASYNC_READ, so Submit blocks until the server answers")
+	case cancel:
+		t.Skip("known exception (contract §10.9): when an io-wq worker runs the read (waiting for the page lock), IORING_OP_ASYNC_CANCEL cannot stop it and Cancel waits for the server")
 	}
 }
 
