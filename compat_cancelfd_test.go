@@ -34,6 +34,7 @@ func init() {
 	registerCompat("cancelfd/race-completions", cfdTestRace)
 	registerCompat("cancelfd/error-states", cfdTestErrorStates)
 	registerCompat("cancelfd/error-polling-sees-completion", cfdTestErrorPolling)
+	registerCompat("cancelfd/closed-descriptor", cfdTestClosedDescriptor)
 }
 
 // cfdECANCELED is a canceled request's Res.
@@ -759,4 +760,51 @@ func cfdTestErrorPolling(t *testing.T, be string) {
 	wantEvent(t, evs[rd], rd, 1, "read")
 	wantEvent(t, evs[nop], nop, 0, "nop")
 	expectNoEvents(t, c)
+}
+
+// cfdTestClosedDescriptor: CancelFD takes a number, as aio_cancel(3) does
+// (contract §6.7). Once the program has closed the descriptor its requests
+// were submitted on, CancelFD answers EBADF and cannot reach them (they still
+// wait on their file, §3.7); once the number names another file, CancelFD
+// cancels every request submitted with that number, the old file's along
+// with the new one's. Cancel(cb) reaches a request whatever became of its
+// number.
+func cfdTestClosedDescriptor(t *testing.T, be string) {
+	c := newContext(t, be, 8)
+	r1, _ := newPipe(t, 0)
+	r2, _ := newPipe(t, 0)
+	// A number far above what the test process otherwise holds, so that
+	// nothing else takes it between the close and the dup3 below.
+	h, err := unix.FcntlInt(uintptr(r1), unix.F_DUPFD_CLOEXEC, 700)
+	if err != nil {
+		t.Fatalf("F_DUPFD_CLOEXEC: %v", err)
+	}
+	old := &aio.IOCB{Op: aio.OpRead, FD: h, Buf: make([]byte, 8), Data: 1}
+	kept := &aio.IOCB{Op: aio.OpRead, FD: h, Buf: make([]byte, 8), Data: 2}
+	mustSubmit(t, c, old, kept)
+	if err := unix.Close(h); err != nil {
+		t.Fatalf("close(%d): %v", h, err)
+	}
+	res, err := c.CancelFD(h, nil)
+	cfdWantRefused(t, res, err, unix.EBADF, "CancelFD(h, nil) after close(h)")
+	cfdWantError(t, c, old, unix.EINPROGRESS, "read on h after close(h)")
+	// The safe way: the IOCB, not the number.
+	ev, err := c.Cancel(kept)
+	if err != nil {
+		t.Fatalf("Cancel(read on closed h) = %v; want its event", err)
+	}
+	wantEvent(t, ev, kept, cfdECANCELED, "Cancel(read on closed h)")
+
+	// h now names r2's pipe.
+	if err := unix.Dup3(r2, h, unix.O_CLOEXEC); err != nil {
+		t.Fatalf("dup3(%d, %d): %v", r2, h, err)
+	}
+	t.Cleanup(func() { unix.Close(h) })
+	cur := &aio.IOCB{Op: aio.OpRead, FD: h, Buf: make([]byte, 8), Data: 3}
+	mustSubmit(t, c, cur)
+	res, err = c.CancelFD(h, nil)
+	cfdWantResult(t, res, err, aio.Canceled, "CancelFD(h, nil) once h names another pipe")
+	evs := byIOCB(t, reapN(t, c, 2))
+	wantEvent(t, evs[old], old, cfdECANCELED, "read submitted on h before its close")
+	wantEvent(t, evs[cur], cur, cfdECANCELED, "read submitted on h after its reuse")
 }

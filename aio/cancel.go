@@ -254,6 +254,15 @@ func (c *Context) finishCancel(idx int32, kind uint8) (cancelOutcome, Event) {
 // descriptor; EINVAL: cb.FD != fd, cb not submitted to this Context, or the
 // Context destroyed. With an error the result is always NoCancelResult.
 //
+// fd is a number, looked up when CancelFD runs, as aio_cancel(3)'s is. Once
+// the program has closed the descriptor its requests were submitted on,
+// CancelFD answers EBADF and does not reach them (they go on waiting on
+// their file); once the number names another file (an open, dup or socket
+// since), CancelFD cancels every request submitted with that number, the
+// old file's and the new file's alike. POSIX has the same hazard. Cancel(cb)
+// reaches a request whatever became of its descriptor, and Destroy ends them
+// all: use those when descriptors may have been closed.
+//
 // Unlike Cancel, the requests it cancels are notified as usual: each one's event,
 // with Res == -ECANCELED, is delivered by GetEvents (or to Do). It returns once
 // every outcome is decided, so Error reports ECANCELED for them at once.
