@@ -36,8 +36,8 @@
 //
 // # Errors
 //
-// Refusals by the Context's calls are *CallError values that name the call and
-// match the errno a C programmer would expect (errors.Is(err, syscall.EINVAL); unix.EINVAL is the same value):
+// Refusals by the Context's calls are *CallError values that name the call the
+// program made (ReadAt's name ReadAt, though it runs on Do) and match the errno a C programmer would expect (errors.Is(err, syscall.EINVAL); unix.EINVAL is the same value):
 // EINVAL for malformed input or a destroyed Context, EBUSY for an IOCB still
 // outstanding, EAGAIN when maxEvents requests are outstanding or a request cannot
 // be canceled, EFAULT for Cancel(nil), EBADF for CancelFD of a closed descriptor.

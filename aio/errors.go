@@ -5,15 +5,19 @@ import "syscall"
 // Every error the package makes reads "aio: " + the call or the operation +
 // ": " + what happened: CallError ("aio: Submit: …"), RequestError and
 // CanceledError ("aio: read: …"), and Setup's backend selection ("aio: Setup:
-// …", from internal/backend). File's errors wrap them in an *os.PathError, as
-// the os package does ("read /path: aio: read: …").
+// …", from internal/backend). A refusal names the call the program made,
+// whichever call refused underneath: ReadAt's say ReadAt though ReadAt runs
+// on Do, and Do's say Do though Submit's checks refused. File's errors wrap
+// them in an *os.PathError, as the os package does ("read /path: aio:
+// ReadAt: …", "read /path: aio: read: …").
 
 // CallError is a refusal by one of the Context's calls: the call's name, the
 // errno a C programmer would expect from the matching kernel call, and why.
 // errors.Is(err, syscall.EINVAL) and the like work on it.
 type CallError struct {
-	// Call is the refusing call's name: "Setup", "Submit", "GetEvents",
-	// "Cancel", "CancelFD", "Error", "Destroy", "Do", "ReadAt" or "WriteAt".
+	// Call is the name of the call the program made: "Setup", "Submit",
+	// "GetEvents", "Cancel", "CancelFD", "Error", "Destroy", "Do", "ReadAt"
+	// or "WriteAt" (File.ReadAt's and File.WriteAt's too).
 	Call string
 	// Errno is the errno the matching kernel call would give; Unwrap
 	// returns it.
@@ -77,6 +81,9 @@ var (
 	errErrorForeign     = &CallError{"Error", syscall.EINVAL, "IOCB not submitted to this context"}
 	errDestroyTwice     = &CallError{"Destroy", syscall.EINVAL, "context already destroyed"}
 	errDoDestroyed      = &CallError{"Do", syscall.EINVAL, "context destroyed"}
+	errDoNil            = &CallError{"Do", syscall.EINVAL, "nil IOCB"}
+	errReadAtDestroyed  = &CallError{"ReadAt", syscall.EINVAL, "context destroyed"}
+	errWriteAtDestroyed = &CallError{"WriteAt", syscall.EINVAL, "context destroyed"}
 	errSetupMax         = &CallError{"Setup", syscall.EINVAL, "maxEvents must be between 1 and 32768"}
 	errSetupWorkers     = &CallError{"Setup", syscall.EINVAL, "negative Options.Workers"}
 	errSetupLanes       = &CallError{"Setup", syscall.EINVAL, "negative Options.Lanes"}
@@ -91,4 +98,22 @@ func rwCall(op Op) string {
 		return "WriteAt"
 	}
 	return "ReadAt"
+}
+
+// rwDestroyed is ReadAt's or WriteAt's refusal on a destroyed Context.
+func rwDestroyed(op Op) error {
+	if op == OpWrite {
+		return errWriteAtDestroyed
+	}
+	return errReadAtDestroyed
+}
+
+// asCall returns err as a refusal by call: a *CallError that another call
+// made (Do's checks are Submit's, ReadAt runs on Do) is renamed, keeping its
+// errno and reason; any other error is returned as it is.
+func asCall(err error, call string) error {
+	if ce, ok := err.(*CallError); ok && ce.Call != call {
+		return &CallError{Call: call, Errno: ce.Errno, Reason: ce.Reason}
+	}
+	return err
 }

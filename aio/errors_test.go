@@ -94,7 +94,7 @@ func TestErrorScheme(t *testing.T) {
 			_, err := c.Submit(&aio.IOCB{Op: aio.OpRead, FD: 0, Buf: make([]byte, 1), Len: 1})
 			return err
 		}},
-		{"Do of a fallocate with Len 0", "aio: Submit: ", syscall.EINVAL, func(t *testing.T) error {
+		{"Do of a fallocate with Len 0", "aio: Do: ", syscall.EINVAL, func(t *testing.T) error {
 			c := setupOrSkip(t)
 			defer c.Destroy()
 			_, err := c.Do(context.Background(), &aio.IOCB{Op: aio.OpFallocate, FD: 0})
@@ -139,6 +139,48 @@ func TestErrorScheme(t *testing.T) {
 			_, err := c.ReadAt(context.Background(), 0, make([]byte, 1), -1)
 			return err
 		}},
+		// A refusal names the call the program made, whichever call
+		// refused underneath (ReadAt and WriteAt are built on Do, and Do
+		// on Submit's checks).
+		{"Do on a destroyed Context", "aio: Do: ", syscall.EINVAL, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			c.Destroy()
+			_, err := c.Do(context.Background(), &aio.IOCB{Op: aio.OpNop})
+			return err
+		}},
+		{"Do of a nil IOCB", "aio: Do: ", syscall.EINVAL, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			defer c.Destroy()
+			_, err := c.Do(context.Background(), nil)
+			return err
+		}},
+		{"ReadAt on a destroyed Context", "aio: ReadAt: ", syscall.EINVAL, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			c.Destroy()
+			_, err := c.ReadAt(context.Background(), 0, make([]byte, 1), 0)
+			return err
+		}},
+		{"WriteAt on a destroyed Context", "aio: WriteAt: ", syscall.EINVAL, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			c.Destroy()
+			_, err := c.WriteAt(context.Background(), 1, make([]byte, 1), 0)
+			return err
+		}},
+		{"ReadAt of a descriptor outside the int32 range", "aio: ReadAt: ", syscall.EINVAL, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			defer c.Destroy()
+			_, err := c.ReadAt(context.Background(), 1<<40, make([]byte, 1), 0)
+			return err
+		}},
+		{"ReadAt on a destroyed Context with lanes", "aio: ReadAt: ", syscall.EINVAL, func(t *testing.T) error {
+			c, err := aio.SetupWithOptions(4, aio.Options{Lanes: 4})
+			if err != nil {
+				t.Skip("no backend runs here:", err)
+			}
+			c.Destroy()
+			_, err = c.ReadAt(context.Background(), 0, make([]byte, 1), 0)
+			return err
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -173,6 +215,40 @@ func TestErrorSchemeFile(t *testing.T) {
 	}
 	if pe.Op != "write" || pe.Path != f.Name() || !strings.HasPrefix(pe.Err.Error(), "aio: WriteAt: ") {
 		t.Errorf("WriteAt on an O_APPEND file: Op %q Path %q Err %q; want write, %s, aio: WriteAt: …", pe.Op, pe.Path, pe.Err, f.Name())
+	}
+}
+
+// File's errors name the File call that was made, inside the os package's
+// *os.PathError: "read <name>: aio: ReadAt: …".
+func TestErrorSchemeFileCall(t *testing.T) {
+	for _, lanes := range []int{1, 4} {
+		c, err := aio.SetupWithOptions(4, aio.Options{Lanes: lanes})
+		if err != nil {
+			t.Skip("no backend runs here:", err)
+		}
+		f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		af := aio.NewFile(c, f)
+		c.Destroy()
+		for _, tc := range []struct {
+			op, call string
+			do       func() error
+		}{
+			{"read", "ReadAt", func() error { _, err := af.ReadAt(make([]byte, 1), 0); return err }},
+			{"write", "WriteAt", func() error { _, err := af.WriteAt(make([]byte, 1), 0); return err }},
+		} {
+			err := tc.do()
+			var pe *os.PathError
+			if !errors.As(err, &pe) {
+				t.Fatalf("lanes %d: File.%s on a destroyed Context: %v (%T), want an *os.PathError", lanes, tc.call, err, err)
+			}
+			if pe.Op != tc.op || !strings.HasPrefix(pe.Err.Error(), "aio: "+tc.call+": ") || !errors.Is(err, syscall.EINVAL) {
+				t.Errorf("lanes %d: File.%s on a destroyed Context: Op %q, %q; want %s, aio: %s: …, matching EINVAL", lanes, tc.call, pe.Op, pe.Err, tc.op, tc.call)
+			}
+		}
 	}
 }
 
