@@ -17,7 +17,8 @@ import "syscall"
 type CallError struct {
 	// Call is the name of the call the program made: "Setup", "Submit",
 	// "GetEvents", "Cancel", "CancelFD", "Error", "Destroy", "Do", "ReadAt"
-	// or "WriteAt" (File.ReadAt's and File.WriteAt's too).
+	// or "WriteAt" (File.ReadAt's and File.WriteAt's too); "NewFile" or
+	// "NewFileConn" for the calls of a File made without a Context.
 	Call string
 	// Errno is the errno the matching kernel call would give; Unwrap
 	// returns it.
@@ -84,6 +85,8 @@ var (
 	errDoNil            = &CallError{"Do", syscall.EINVAL, "nil IOCB"}
 	errReadAtDestroyed  = &CallError{"ReadAt", syscall.EINVAL, "context destroyed"}
 	errWriteAtDestroyed = &CallError{"WriteAt", syscall.EINVAL, "context destroyed"}
+	errNewFileNil       = &CallError{"NewFile", syscall.EINVAL, "nil Context"}
+	errNewFileConnNil   = &CallError{"NewFileConn", syscall.EINVAL, "nil Context"}
 	errSetupMax         = &CallError{"Setup", syscall.EINVAL, "maxEvents must be between 1 and 32768"}
 	errSetupWorkers     = &CallError{"Setup", syscall.EINVAL, "negative Options.Workers"}
 	errSetupLanes       = &CallError{"Setup", syscall.EINVAL, "negative Options.Lanes"}

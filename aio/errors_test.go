@@ -277,3 +277,44 @@ func TestProbeString(t *testing.T) {
 		t.Errorf("got %q, want %q", got, want)
 	}
 }
+
+// A File made without a Context fails each call with an error that says so,
+// as a File made without a file does, rather than panic: "read <name>: aio:
+// NewFile: invalid argument: nil Context", matching EINVAL.
+func TestFileNilContext(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, tc := range []struct {
+		name, call string
+		af         func() *aio.File
+	}{
+		{"NewFile", "NewFile", func() *aio.File { return aio.NewFile(nil, f) }},
+		{"NewFileConn", "NewFileConn", func() *aio.File { return aio.NewFileConn(nil, f) }},
+	} {
+		af := tc.af()
+		for _, rw := range []struct {
+			op string
+			do func() (int, error)
+		}{
+			{"read", func() (int, error) { return af.ReadAt(make([]byte, 1), 0) }},
+			{"write", func() (int, error) { return af.WriteAt(make([]byte, 1), 0) }},
+		} {
+			n, err := rw.do()
+			var pe *os.PathError
+			if n != 0 || !errors.As(err, &pe) {
+				t.Fatalf("%s(nil, f) then %s: %d, %v (%T); want 0 and an *os.PathError", tc.name, rw.op, n, err, err)
+			}
+			if pe.Op != rw.op || pe.Path != f.Name() || !strings.HasPrefix(pe.Err.Error(), "aio: "+tc.call+": ") ||
+				!errors.Is(err, syscall.EINVAL) {
+				t.Errorf("%s(nil, f) then %s: Op %q Path %q Err %q; want %s, %s, aio: %s: …, matching EINVAL",
+					tc.name, rw.op, pe.Op, pe.Path, pe.Err, rw.op, f.Name(), tc.call)
+			}
+		}
+		if af.Context() != nil {
+			t.Errorf("%s(nil, f).Context() = %v, want nil", tc.name, af.Context())
+		}
+	}
+}
