@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/uringaio/uringaio/aio"
 )
@@ -315,6 +316,46 @@ func TestFileNilContext(t *testing.T) {
 		}
 		if af.Context() != nil {
 			t.Errorf("%s(nil, f).Context() = %v, want nil", tc.name, af.Context())
+		}
+	}
+}
+
+// Every refusal of a call on a destroyed Context matches ErrDestroyed as well
+// as EINVAL (contract §7.3), File's inside their *os.PathError; no other
+// refusal does.
+func TestErrDestroyed(t *testing.T) {
+	c := setupOrSkip(t)
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	af := aio.NewFile(c, f)
+	if _, err := c.Submit(nil); errors.Is(err, aio.ErrDestroyed) {
+		t.Errorf("Submit(nil) on a live Context: %v matches ErrDestroyed", err)
+	}
+	if err := c.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	bg := context.Background()
+	zero := time.Duration(0)
+	for _, tc := range []struct {
+		call string
+		err  func() error
+	}{
+		{"Submit", func() error { _, err := c.Submit(&aio.IOCB{Op: aio.OpNop}); return err }},
+		{"GetEvents", func() error { _, err := c.GetEvents(0, nil, &zero); return err }},
+		{"Cancel", func() error { _, err := c.Cancel(&aio.IOCB{Op: aio.OpNop}); return err }},
+		{"Do", func() error { _, err := c.Do(bg, &aio.IOCB{Op: aio.OpNop}); return err }},
+		{"ReadAt", func() error { _, err := c.ReadAt(bg, int(f.Fd()), make([]byte, 1), 0); return err }},
+		{"WriteAt", func() error { _, err := c.WriteAt(bg, int(f.Fd()), make([]byte, 1), 0); return err }},
+		{"File.ReadAt", func() error { _, err := af.ReadAt(make([]byte, 1), 0); return err }},
+		{"File.WriteAt", func() error { _, err := af.WriteAt(make([]byte, 1), 0); return err }},
+		{"Destroy", c.Destroy},
+	} {
+		err := tc.err()
+		if !errors.Is(err, aio.ErrDestroyed) || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("%s after Destroy: %v; want a refusal matching ErrDestroyed and EINVAL", tc.call, err)
 		}
 	}
 }

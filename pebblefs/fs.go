@@ -33,6 +33,17 @@
 // reference on the descriptor: a concurrent Close cannot let the number be
 // reused while a request is in flight (the same rule aio.File follows).
 //
+// # A destroyed Context
+//
+// c must outlive the DB. The FS does not guard against a Context destroyed
+// too early (it cannot stop Destroy, and nothing else would be right to do
+// with the DB's I/O); instead, every read, write or sync that finds the
+// Context destroyed fails with an error matching ErrContextDestroyed (and
+// aio.ErrDestroyed, EINVAL) whose message says so. Pebble passes it on —
+// wrapped in words that read like a damaged file, such as "invalid file
+// (could not read footer)", for a table it reads — or, for a WAL write,
+// stops the process, as it does on any WAL write failure.
+//
 // A base whose files are not *os.File underneath (vfs.NewMem, errorfs, a disk
 // health checker, any wrapper that overrides methods) is not unwrapped: its
 // files are returned as they are, so their behaviour is kept. To combine the
