@@ -63,16 +63,6 @@
 // on the caller's goroutine, and ReadAt, WriteAt and File spread over
 // Options.Lanes kernel instances so that many cores do not queue on one lock.
 //
-// # Where things live
-//
-// api.go has the types, Setup, Submit, GetEvents, Destroy and Stats;
-// engine.go the slots, waiting, routing and the reaper; submit.go Do's shared
-// submissions; cancel.go Cancel, CancelFD, Error and Destroy's work;
-// context.go Do, ReadAt and WriteAt; lanes.go the sharding of ReadAt and
-// WriteAt; ops.go the range operations' arguments; file.go and inline_*.go
-// File and its caller-side path; errors.go the error types and messages. The
-// kernel mechanisms are in internal/backend.
-//
 // # Platforms
 //
 // The package builds, with the same API, on every platform whose syscall
