@@ -1,3 +1,5 @@
+//go:build unix
+
 // Command bench measures the uringaio library side by side: io_uring ("uring"),
 // classic kernel AIO ("kaio"), the "threads" backend when the library has it,
 // and plain goroutines calling os.File.ReadAt ("gosync"), with fio beside them
@@ -23,8 +25,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -199,8 +199,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !*quiet {
 		cfg.Progress = stderr
 		if f, ok := stderr.(*os.File); ok {
-			_, terr := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-			cfg.Live = terr == nil
+			// A terminal is a character device (so is /dev/null, where
+			// the live progress line costs nothing).
+			fi, err := f.Stat()
+			cfg.Live = err == nil && fi.Mode()&os.ModeCharDevice != 0
 		}
 	}
 	if cases, infos := planCases(cfg); len(cases) == 0 {

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -144,21 +146,6 @@ func collectMeta(cfg Config) Meta {
 		m.AutoBackend, m.AutoProbes = chosen, probes
 	}
 	return m
-}
-
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "model name") {
-			if i := strings.IndexByte(line, ':'); i >= 0 {
-				return strings.TrimSpace(line[i+1:])
-			}
-		}
-	}
-	return ""
 }
 
 // writeHeader prints what ran where: the machine, the backends with their
@@ -517,7 +504,7 @@ func tableNotes(res *Results) []string {
 		notes = append(notes, "goroutine mode: N goroutines each call ReadAt/WriteAt in a loop, one call at a time: gosync on an *os.File (a pread each, one OS thread per blocked call), the library's backends on aio.NewFile over one Context shared by all N. Each case runs in a fresh child process; threads = the peak of its Threads: line in /proc/self/status, sampled every 2 ms. EAGAIN = calls the library refused because more than maxEvents were outstanding (retried, not counted as requests).")
 	}
 	if has[wlPoll] {
-		notes = append(notes, "poll = OpPoll POLLIN on an always-readable eventfd: the engine's own per-request cost, no disk.")
+		notes = append(notes, "poll = OpPoll POLLIN on an always-readable "+readyFDKind+": the engine's own per-request cost, no disk.")
 	}
 	if has[wlCancel] {
 		notes = append(notes, "cancel = N OpPoll POLLIN pending on an empty pipe, canceled one by one with Cancel (latency per call, IOPS = cancels/s); cancel-fd = one CancelFD(fd, nil) of all N (latency = the whole call; IOPS = requests canceled per second including reaping their N events, CPU and allocs per canceled request).")

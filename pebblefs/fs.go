@@ -4,7 +4,9 @@
 // fallocate(2) and readahead(2).
 //
 // It is its own module so that Pebble and its dependencies never reach the
-// importers of the library itself.
+// importers of the library itself. It builds wherever Pebble does (Pebble's
+// vfs does not build for AIX or WebAssembly); off Linux only the library's
+// threads backend runs, and off Unix none does.
 //
 // # What goes through the library
 //
@@ -57,7 +59,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/uringaio/uringaio/aio"
-	"golang.org/x/sys/unix"
 )
 
 // FS is the adapter. It implements vfs.FS; the methods it does not define are
@@ -154,16 +155,4 @@ func (fs *FS) wrap(f vfs.File, err error) (vfs.File, error) {
 	}
 	fs.skipped.Add(1)
 	return f, nil
-}
-
-// appendMode tells whether the descriptor was opened with O_APPEND, where
-// pwrite(2) would ignore the offset (vfs.Default never does; a file whose
-// flags cannot be read is treated the same way): such a file stays base's.
-func appendMode(raw syscall.RawConn) bool {
-	app := true
-	_ = raw.Control(func(fd uintptr) {
-		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
-		app = err != nil || fl&unix.O_APPEND != 0
-	})
-	return app
 }
