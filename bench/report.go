@@ -119,6 +119,7 @@ type Meta struct {
 	Backends    []BackendInfo `json:"backends,omitempty"`   // the library backends asked for, and whether they run here
 	FioVersion  string        `json:"fio_version,omitempty"`
 	ClockNs     float64       `json:"clock_ns"` // cost of one time.Now, the latency clock
+	Library     LibraryInfo   `json:"library"`  // the library measured: module version, source directory, git commit
 	Notes       []string      `json:"notes,omitempty"`
 }
 
@@ -134,6 +135,7 @@ func collectMeta(cfg Config) Meta {
 		CPUModel:   cpuModel(),
 		EnvBackend: os.Getenv("URINGAIO_BACKEND"),
 		ClockNs:    clockCost(),
+		Library:    libraryInfo(),
 	}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
@@ -153,6 +155,7 @@ func collectMeta(cfg Config) Meta {
 func writeHeader(w io.Writer, res *Results) {
 	m := res.Meta
 	fmt.Fprintf(w, "uringaio bench  %s  kernel %s  %s  %d CPUs (GOMAXPROCS %d)  %s\n", m.Date, m.Kernel, m.GoVersion, m.CPUs, m.GOMAXPROCS, m.CPUModel)
+	fmt.Fprintf(w, "library: %s\n", m.Library)
 	if m.AutoError != "" {
 		fmt.Fprintf(w, "auto backend: none: %s\n", m.AutoError)
 	} else {
