@@ -178,9 +178,10 @@ func andList(s []string) string {
 }
 
 // latencyAxis is a panel's latency axis: a tick step and its end, which
-// holds every p50 and every p99 but those more than four times the median
-// p99 of the panel (clipped is then true): one such outlier (a 374 ms p99
-// beside others of tens of ms) would squash every other bar to nothing.
+// holds every p50 and every p99 but those more than four times both the
+// panel's median p99 and its largest p50 (clipped is then true): one such
+// outlier (a 374 ms p99 beside others of tens of ms) would squash every
+// other bar to nothing.
 func latencyAxis(bars []svgBar) (step, end float64, clipped bool) {
 	var p99s []float64
 	limit := 0.0
@@ -197,7 +198,7 @@ func latencyAxis(bars []svgBar) (step, end float64, clipped bool) {
 		if n%2 == 0 {
 			med = (p99s[n/2-1] + p99s[n/2]) / 2
 		}
-		cut = 4 * med
+		cut = 4 * math.Max(med, limit) // limit is the largest p50 here
 	}
 	for _, v := range p99s {
 		if v <= cut {
@@ -265,7 +266,7 @@ func writeSVG(w io.Writer, res *Results) {
 	}
 	for _, p := range panels {
 		if _, _, clipped := latencyAxis(p.bars); clipped {
-			foot = append(foot, "A whisker ending in an arrowhead is clipped at its panel's axis (a p99 over 4x the panel's median p99); the figure printed beside it is the real one.")
+			foot = append(foot, "A whisker ending in an arrowhead is clipped at its panel's axis (a p99 over 4x both the panel's median p99 and its largest p50); the figure printed beside it is the real one.")
 			break
 		}
 	}
@@ -346,7 +347,7 @@ func writeSVG(w io.Writer, res *Results) {
 		y += axisH - barGap + panelGap
 	}
 	for i, line := range foot {
-		fmt.Fprintf(&b, `<text x="10" y="%d" fill="#777" font-size="10">%s</text>`+"\n", height-26+14*i, esc(line))
+		fmt.Fprintf(&b, `<text x="10" y="%d" fill="#777" font-size="10">%s</text>`+"\n", height-12-14*(len(foot)-1-i), esc(line))
 	}
 	b.WriteString("</svg>\n")
 	io.WriteString(w, b.String())

@@ -4,6 +4,9 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 )
@@ -21,7 +24,7 @@ func chartResults() *Results {
 		return Row{Tool: tool, Backend: be, Workload: wlRandReadDirect, Mode: modeGoroutines, BS: 4096, QD: 256, Goroutines: 256,
 			Batch: 1, Ops: 1000, IOPS: 100000, LatP50us: p50, LatP99us: p99, RatioGosync: rg}
 	}
-	return &Results{Rows: []Row{
+	return &Results{Meta: Meta{FioVersion: "fio-3.33"}, Rows: []Row{
 		loop("uring", 90000, 0.9, 0.43),
 		{Tool: "fio", Backend: "io_uring", Workload: wlRandReadDirect, Mode: modeLoop, BS: 4096, QD: 32, Batch: 1, Ops: 1000, IOPS: 100000, LatP50us: 140, LatP99us: 650},
 		loop("threads", 20000, 0, 0.1),
@@ -81,5 +84,15 @@ func TestChartLatencyClip(t *testing.T) {
 	writeSVG(&svg, chartResults())
 	if !strings.Contains(svg.String(), "clipped") || !strings.Contains(svg.String(), "374,000") {
 		t.Errorf("the chart does not say that a whisker is clipped, or hides the clipped value")
+	}
+	// Every line of text, the notes under the chart included, is inside it.
+	var height int
+	if _, err := fmt.Sscanf(svg.String()[strings.Index(svg.String(), `height="`):], `height="%d"`, &height); err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range regexp.MustCompile(`<text x="[0-9.]+" y="([0-9.]+)"`).FindAllStringSubmatch(svg.String(), -1) {
+		if y, _ := strconv.ParseFloat(m[1], 64); y > float64(height)-4 {
+			t.Errorf("text at y=%s is outside the chart's height %d", m[1], height)
+		}
 	}
 }
