@@ -1,9 +1,9 @@
 //go:build unix
 
 // Command bench measures the uringaio library side by side: io_uring ("uring"),
-// classic kernel AIO ("kaio"), the "threads" backend when the library has it,
-// and plain goroutines calling os.File.ReadAt ("gosync"), with fio beside them
-// when asked. Each backend runs in two modes: a Submit/GetEvents loop with
+// classic kernel AIO ("kaio"), the user-space "threads" backend, and plain
+// goroutines calling os.File.ReadAt ("gosync"), with fio beside them when
+// asked. Each backend runs in two modes: a Submit/GetEvents loop with
 // iodepth requests in flight, and N goroutines each making blocking
 // aio.File.ReadAt calls on one shared Context (in a child process per case).
 //
@@ -70,7 +70,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&rt, "runtime", "measured `duration` of each case (default: 3s loop disk cases, 1.5s poll and cancel, 1s goroutine cases, so that the default matrix takes about a minute)")
 	fs.Var(&warm, "warmup", "unmeasured warm-up `duration` before each case, like fio's ramp_time (default: 500ms loop cases, 250ms goroutine cases)")
 	var (
-		backend  = fs.String("backend", "all", "comma list of backends: uring, kaio, threads, gosync, auto (aio picks), env (URINGAIO_BACKEND picks); all = uring,kaio,threads,gosync (threads when the library has it)")
+		backend  = fs.String("backend", "all", "comma list of backends: uring, kaio, threads, gosync, auto (aio picks), env (URINGAIO_BACKEND picks); all = uring,kaio,threads,gosync (a backend that cannot run here is reported and left out)")
 		workload = fs.String("workload", strings.Join(defaultWorkloads, ","), "comma list of workloads: "+strings.Join(allWorkloads, ", "))
 		mode     = fs.String("mode", "loop,goroutines", "comma list: loop (Submit/GetEvents, iodepth in flight; poll and cancel), goroutines (N goroutines each calling ReadAt/WriteAt, one child process per case; disk workloads; gosync runs only here)")
 		gors     = fs.String("goroutines", defaultGoroutines, "goroutine mode: comma list of N (goroutines each with one blocking call), e.g. 1,32,256,1024")

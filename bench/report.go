@@ -504,7 +504,7 @@ func tableNotes(res *Results) []string {
 		notes = append(notes, "vs fio = IOPS / fio's IOPS with the same engine and parameters, on the library's (and gosync's) row only: io_uring at iodepth N beside uring, libaio at iodepth N beside kaio, psync with N jobs (threads) beside gosync and threads.")
 	}
 	if has["mode:"+modeGoroutines] {
-		notes = append(notes, "goroutine mode: N goroutines each call ReadAt/WriteAt in a loop, one call at a time: gosync on an *os.File (a pread each, one OS thread per blocked call), the library's backends on aio.NewFile over one Context shared by all N. Each case runs in a fresh child process; threads = the peak of its Threads: line in /proc/self/status, sampled every 2 ms. EAGAIN = calls the library refused because more than maxEvents were outstanding (retried, not counted as requests).")
+		notes = append(notes, "goroutine mode: N goroutines each call ReadAt/WriteAt in a loop, one call at a time: gosync on an *os.File (a pread each, one OS thread per blocked call), the library's backends on aio.NewFile over one Context shared by all N. Each case runs in a fresh child process; threads = the peak of its Threads: line in /proc/self/status, sampled every 2 ms (Linux only). The library waits for room when maxEvents requests are outstanding, so no call should fail with EAGAIN; an EAGAIN column appears only if one did (such calls are retried, not counted as requests).")
 	}
 	if has[wlPoll] {
 		notes = append(notes, "poll = OpPoll POLLIN on an always-readable "+readyFDKind+": the engine's own per-request cost, no disk.")
