@@ -5,8 +5,8 @@
 //
 // It is its own module so that Pebble and its dependencies never reach the
 // importers of the library itself. It builds wherever Pebble does (Pebble's
-// vfs does not build for AIX or WebAssembly); off Linux only the library's
-// threads backend runs, and off Unix none does.
+// vfs does not build for AIX, Solaris/illumos or WebAssembly); off Linux only
+// the library's threads backend runs, and off Unix none does.
 //
 // # What goes through the library
 //
