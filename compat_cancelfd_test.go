@@ -35,6 +35,7 @@ func init() {
 	registerCompat("cancelfd/race-completions", cfdTestRace)
 	registerCompat("cancelfd/error-states", cfdTestErrorStates)
 	registerCompat("cancelfd/error-polling-sees-completion", cfdTestErrorPolling)
+	registerCompat("cancelfd/closed-descriptor", cfdTestClosedDescriptor)
 }
 
 // cfdECANCELED is a canceled request's Res.
@@ -77,6 +78,18 @@ func cfdWantResult(t testing.TB, got aio.CancelResult, err error, want aio.Cance
 	}
 }
 
+// cfdWantRefused fails unless CancelFD refused with errno (a *aio.CallError
+// naming CancelFD) and answered NoCancelResult with it: a result read before
+// the error must not say Canceled, NotCanceled or AllDone (contract §6.1,
+// where aio_cancel(3) returns -1).
+func cfdWantRefused(t testing.TB, got aio.CancelResult, err error, errno unix.Errno, what string) {
+	t.Helper()
+	wantCallError(t, err, "CancelFD", errno, what)
+	if got != aio.NoCancelResult {
+		t.Fatalf("%s = %v, %v; want NoCancelResult with the error", what, got, err)
+	}
+}
+
 // cfdErrorMatches reports whether Error's answer e agrees with an event's Res:
 // nil for Res >= 0, else exactly the errno -Res.
 func cfdErrorMatches(e error, res int64) bool {
@@ -97,11 +110,10 @@ func cfdTestEBADF(t *testing.T, be string) {
 	mustSubmit(t, c, cb)
 	for _, fd := range []int{-1, -1000, closed, 1 << 30} {
 		res, err := c.CancelFD(fd, nil)
-		wantCallError(t, err, "CancelFD", unix.EBADF, fmt.Sprintf("CancelFD(%d, nil)", fd))
-		_ = res
+		cfdWantRefused(t, res, err, unix.EBADF, fmt.Sprintf("CancelFD(%d, nil)", fd))
 		bad := &aio.IOCB{Op: aio.OpRead, FD: fd, Buf: make([]byte, 8)}
-		_, err = c.CancelFD(fd, bad)
-		wantCallError(t, err, "CancelFD", unix.EBADF, fmt.Sprintf("CancelFD(%d, cb with that FD)", fd))
+		res, err = c.CancelFD(fd, bad)
+		cfdWantRefused(t, res, err, unix.EBADF, fmt.Sprintf("CancelFD(%d, cb with that FD)", fd))
 	}
 	// The pending read was not touched.
 	cfdWantError(t, c, cb, unix.EINPROGRESS, "pending read after EBADF calls")
@@ -118,14 +130,14 @@ func cfdTestMismatch(t *testing.T, be string) {
 	a := &aio.IOCB{Op: aio.OpRead, FD: r1, Buf: make([]byte, 8), Data: 1}
 	b := &aio.IOCB{Op: aio.OpRead, FD: r2, Buf: make([]byte, 8), Data: 2}
 	mustSubmit(t, c, a, b)
-	_, err := c.CancelFD(r2, a)
-	wantCallError(t, err, "CancelFD", unix.EINVAL, "CancelFD(r2, cb on r1)")
-	_, err = c.CancelFD(r1, b)
-	wantCallError(t, err, "CancelFD", unix.EINVAL, "CancelFD(r1, cb on r2)")
+	res, err := c.CancelFD(r2, a)
+	cfdWantRefused(t, res, err, unix.EINVAL, "CancelFD(r2, cb on r1)")
+	res, err = c.CancelFD(r1, b)
+	cfdWantRefused(t, res, err, unix.EINVAL, "CancelFD(r1, cb on r2)")
 	cfdWantError(t, c, a, unix.EINPROGRESS, "a after EINVAL")
 	cfdWantError(t, c, b, unix.EINPROGRESS, "b after EINVAL")
 	expectNoEvents(t, c)
-	res, err := c.CancelFD(r1, a)
+	res, err = c.CancelFD(r1, a)
 	cfdWantResult(t, res, err, aio.Canceled, "CancelFD(r1, a)")
 	res, err = c.CancelFD(r2, b)
 	cfdWantResult(t, res, err, aio.Canceled, "CancelFD(r2, b)")
@@ -141,14 +153,14 @@ func cfdTestNotSubmitted(t *testing.T, be string) {
 	c := newContext(t, be, 8)
 	other := newContext(t, be, 8)
 	never := &aio.IOCB{Op: aio.OpRead, FD: r, Buf: make([]byte, 8)}
-	_, err := c.CancelFD(r, never)
-	wantCallError(t, err, "CancelFD", unix.EINVAL, "CancelFD(r, never submitted)")
+	res, err := c.CancelFD(r, never)
+	cfdWantRefused(t, res, err, unix.EINVAL, "CancelFD(r, never submitted)")
 	foreign := &aio.IOCB{Op: aio.OpRead, FD: r, Buf: make([]byte, 8), Data: 7}
 	mustSubmit(t, other, foreign)
-	_, err = c.CancelFD(r, foreign)
-	wantCallError(t, err, "CancelFD", unix.EINVAL, "CancelFD(r, cb of another Context)")
+	res, err = c.CancelFD(r, foreign)
+	cfdWantRefused(t, res, err, unix.EINVAL, "CancelFD(r, cb of another Context)")
 	// Nothing of c's is on r; the other Context's read is not c's business.
-	res, err := c.CancelFD(r, nil)
+	res, err = c.CancelFD(r, nil)
 	cfdWantResult(t, res, err, aio.AllDone, "CancelFD(r, nil) on c")
 	cfdWantError(t, other, foreign, unix.EINPROGRESS, "foreign read")
 	res, err = other.CancelFD(r, foreign)
@@ -165,10 +177,10 @@ func cfdTestDestroyed(t *testing.T, be string) {
 	if err := c.Destroy(); err != nil {
 		t.Fatalf("Destroy: %v", err)
 	}
-	_, err := c.CancelFD(r, nil)
-	wantCallError(t, err, "CancelFD", unix.EINVAL, "CancelFD(r, nil) after Destroy")
-	_, err = c.CancelFD(r, cb)
-	wantCallError(t, err, "CancelFD", unix.EINVAL, "CancelFD(r, cb) after Destroy")
+	res, err := c.CancelFD(r, nil)
+	cfdWantRefused(t, res, err, unix.EINVAL, "CancelFD(r, nil) after Destroy")
+	res, err = c.CancelFD(r, cb)
+	cfdWantRefused(t, res, err, unix.EINVAL, "CancelFD(r, cb) after Destroy")
 }
 
 // cfdTestAllCanceled: every pending request on the fd (reads, a poll) is
@@ -775,4 +787,51 @@ func cfdTestErrorPolling(t *testing.T, be string) {
 	wantEvent(t, evs[rd], rd, 1, "read")
 	wantEvent(t, evs[nop], nop, 0, "nop")
 	expectNoEvents(t, c)
+}
+
+// cfdTestClosedDescriptor: CancelFD takes a number, as aio_cancel(3) does
+// (contract §6.7). Once the program has closed the descriptor its requests
+// were submitted on, CancelFD answers EBADF and cannot reach them (they still
+// wait on their file, §3.7); once the number names another file, CancelFD
+// cancels every request submitted with that number, the old file's along
+// with the new one's. Cancel(cb) reaches a request whatever became of its
+// number.
+func cfdTestClosedDescriptor(t *testing.T, be string) {
+	c := newContext(t, be, 8)
+	r1, _ := newPipe(t, 0)
+	r2, _ := newPipe(t, 0)
+	// A number far above what the test process otherwise holds, so that
+	// nothing else takes it between the close and the dup3 below.
+	h, err := unix.FcntlInt(uintptr(r1), unix.F_DUPFD_CLOEXEC, 700)
+	if err != nil {
+		t.Fatalf("F_DUPFD_CLOEXEC: %v", err)
+	}
+	old := &aio.IOCB{Op: aio.OpRead, FD: h, Buf: make([]byte, 8), Data: 1}
+	kept := &aio.IOCB{Op: aio.OpRead, FD: h, Buf: make([]byte, 8), Data: 2}
+	mustSubmit(t, c, old, kept)
+	if err := unix.Close(h); err != nil {
+		t.Fatalf("close(%d): %v", h, err)
+	}
+	res, err := c.CancelFD(h, nil)
+	cfdWantRefused(t, res, err, unix.EBADF, "CancelFD(h, nil) after close(h)")
+	cfdWantError(t, c, old, unix.EINPROGRESS, "read on h after close(h)")
+	// The safe way: the IOCB, not the number.
+	ev, err := c.Cancel(kept)
+	if err != nil {
+		t.Fatalf("Cancel(read on closed h) = %v; want its event", err)
+	}
+	wantEvent(t, ev, kept, cfdECANCELED, "Cancel(read on closed h)")
+
+	// h now names r2's pipe.
+	if err := unix.Dup3(r2, h, unix.O_CLOEXEC); err != nil {
+		t.Fatalf("dup3(%d, %d): %v", r2, h, err)
+	}
+	t.Cleanup(func() { unix.Close(h) })
+	cur := &aio.IOCB{Op: aio.OpRead, FD: h, Buf: make([]byte, 8), Data: 3}
+	mustSubmit(t, c, cur)
+	res, err = c.CancelFD(h, nil)
+	cfdWantResult(t, res, err, aio.Canceled, "CancelFD(h, nil) once h names another pipe")
+	evs := byIOCB(t, reapN(t, c, 2))
+	wantEvent(t, evs[old], old, cfdECANCELED, "read submitted on h before its close")
+	wantEvent(t, evs[cur], cur, cfdECANCELED, "read submitted on h after its reuse")
 }

@@ -111,7 +111,7 @@ func opsRefused(t *testing.T, c *aio.Context, cb *aio.IOCB, what string) {
 	}
 	wantCallError(t, err, "Submit", unix.EINVAL, what+": Submit")
 	ev, err := c.Do(context.Background(), cb)
-	wantCallError(t, err, "Submit", unix.EINVAL, what+": Do")
+	wantCallError(t, err, "Do", unix.EINVAL, what+": Do")
 	if ev != (aio.Event{}) {
 		t.Fatalf("%s: Do returned an event %s with its refusal", what, fmtEvent(ev))
 	}

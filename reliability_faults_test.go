@@ -124,6 +124,35 @@ func relWantRefused(t *testing.T, c *aio.Context, err error, be string, errnos .
 	}
 }
 
+// relWantHint checks that a backend's refusal points at that backend's own
+// switches (issue 20): io_uring's at kernel.io_uring_disabled and seccomp,
+// classic AIO's at seccomp (and, for EAGAIN, fs.aio-max-nr), and neither at
+// the other's.
+func relWantHint(t *testing.T, err error, be string, errno unix.Errno) {
+	t.Helper()
+	var want, not []string
+	switch be {
+	case "uring":
+		want, not = []string{"seccomp"}, []string{"aio-max-nr"}
+		if errno == unix.EPERM {
+			want = append(want, "kernel.io_uring_disabled")
+		}
+	case "kaio":
+		want, not = []string{"seccomp"}, []string{"io_uring"}
+	}
+	msg := err.Error()
+	for _, w := range want {
+		if !strings.Contains(msg, w) {
+			t.Errorf("%s refused with %v: %q does not mention %q", be, errno, msg, w)
+		}
+	}
+	for _, n := range not {
+		if strings.Contains(msg, n) {
+			t.Errorf("%s refused with %v: %q mentions %q, which is not %s's", be, errno, msg, n, be)
+		}
+	}
+}
+
 // TestRelFaultUringRefused: io_uring_setup refused by seccomp with EPERM (as
 // Docker's default profile and kernel.io_uring_disabled=2 do) and with ENOSYS
 // (an old kernel or a stricter filter). Auto picks classic AIO and records
@@ -167,6 +196,7 @@ func relChildUringRefused(t *testing.T, errno unix.Errno) {
 		if !errors.Is(p[0].Err, errno) || !errors.Is(p[0].Err, aio.ErrNotSupported) {
 			t.Fatalf("Probes()[0].Err = %v, want %v and ErrNotSupported", p[0].Err, errno)
 		}
+		relWantHint(t, p[0].Err, "uring", errno)
 		relExercise(t, c)
 		if err := c.Destroy(); err != nil {
 			t.Fatalf("Destroy: %v", err)
@@ -175,6 +205,7 @@ func relChildUringRefused(t *testing.T, errno unix.Errno) {
 	}
 	c, err := relSetup(t, 8, "uring")
 	relWantRefused(t, c, err, "uring", errno)
+	relWantHint(t, err, "uring", errno)
 	relChildf(t, "io_uring refused with %v: Backend \"uring\": %v", errno, err)
 
 	// The same through the environment variable; the message says where the
@@ -188,11 +219,15 @@ func relChildUringRefused(t *testing.T, errno unix.Errno) {
 	t.Log(relChildOK)
 }
 
-// TestRelFaultKaioRefused: io_setup refused by seccomp with ENOSYS. Auto still
-// runs io_uring; Backend "kaio" fails with ErrNotSupported and the reason.
+// TestRelFaultKaioRefused: io_setup refused by seccomp with ENOSYS and with
+// EPERM. Auto still runs io_uring; Backend "kaio" fails with ErrNotSupported
+// and the reason, which points at classic AIO's switches, not io_uring's.
 func TestRelFaultKaioRefused(t *testing.T) {
-	if relChildRole() == "kaio-ENOSYS" {
-		if err := seccomp.Install([]seccomp.Rule{{Nr: unix.SYS_IO_SETUP, Errno: unix.ENOSYS}}); err != nil {
+	for _, errno := range []unix.Errno{unix.ENOSYS, unix.EPERM} {
+		if relChildRole() != "kaio-"+unix.ErrnoName(errno) {
+			continue
+		}
+		if err := seccomp.Install([]seccomp.Rule{{Nr: unix.SYS_IO_SETUP, Errno: errno}}); err != nil {
 			t.Fatal(err)
 		}
 		c, err := relSetup(t, 8, "auto")
@@ -207,15 +242,20 @@ func TestRelFaultKaioRefused(t *testing.T) {
 			t.Fatal(err)
 		}
 		c, err = relSetup(t, 8, "kaio")
-		relWantRefused(t, c, err, "kaio", unix.ENOSYS)
-		relChildf(t, "io_setup refused with ENOSYS: auto ran uring; Backend \"kaio\": %v", err)
+		relWantRefused(t, c, err, "kaio", errno)
+		relWantHint(t, err, "kaio", errno)
+		relChildf(t, "io_setup refused with %s: auto ran uring; Backend \"kaio\": %v", unix.ErrnoName(errno), err)
 		t.Log(relChildOK)
 		return
 	}
 	if err := relUnavailable("uring"); err != nil {
 		t.Skipf("io_uring cannot start here: %v", err)
 	}
-	relRelay(t, relRunChild(t, "TestRelFaultKaioRefused", "kaio-ENOSYS"))
+	for _, e := range []string{"ENOSYS", "EPERM"} {
+		t.Run(e, func(t *testing.T) {
+			relRelay(t, relRunChild(t, "TestRelFaultKaioRefused", "kaio-"+e))
+		})
+	}
 }
 
 // TestRelFaultKaioExhausted: fs.aio-max-nr used up by holding classic AIO
@@ -401,8 +441,10 @@ func TestRelFaultBothRefused(t *testing.T) {
 		}
 		c, err := relSetup(t, 8, "uring")
 		relWantRefused(t, c, err, "uring", unix.EPERM)
+		relWantHint(t, err, "uring", unix.EPERM)
 		c, err = relSetup(t, 8, "kaio")
 		relWantRefused(t, c, err, "kaio", unix.ENOSYS)
+		relWantHint(t, err, "kaio", unix.ENOSYS)
 		t.Log(relChildOK)
 		return
 	}

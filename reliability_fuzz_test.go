@@ -344,6 +344,10 @@ func (m *relModel) cancelFD(fd int, x *relMCB) {
 	}
 	r, err := m.c.CancelFD(fd, cb)
 	m.ops = append(m.ops, fmt.Sprintf("CancelFD(%d, %v) = %v, %v", fd, x != nil, r, err))
+	if (err != nil) != (r == aio.NoCancelResult) {
+		// Contract §6.1: NoCancelResult with every error, and only then.
+		m.fail("CancelFD(%d) = %v, %v; want NoCancelResult exactly when there is an error", fd, r, err)
+	}
 	if fd < 0 {
 		if !relIsErrno(err, unix.EBADF) {
 			m.fail("CancelFD(-1) = %v, %v; want EBADF", r, err)

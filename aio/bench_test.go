@@ -22,7 +22,8 @@ import (
 //	go test -run '^$' -bench . -benchmem ./aio
 //
 // Each op is one request: Submit in batches of qd, then GetEvents(qd) — the
-// shape of the anchors' "batch B" loops. allocs/op must be 0.
+// shape of the batch loops of ../bench/c (a batch of B requests submitted,
+// then all B reaped). allocs/op must be 0.
 
 func benchBackends(b *testing.B, fn func(b *testing.B, backend string)) {
 	for _, be := range []string{"uring", "kaio"} {

@@ -9,12 +9,18 @@ import (
 	"github.com/uringaio/uringaio/internal/backend"
 )
 
-// CancelResult is CancelFD's answer, as aio_cancel(3) gives it.
+// CancelResult is CancelFD's answer, as aio_cancel(3) gives it. Its zero
+// value, NoCancelResult, is none of the three answers: it is what CancelFD
+// returns with an error, where aio_cancel(3) returns -1, so a result read
+// before the error is checked cannot be taken for "all canceled".
 type CancelResult int
 
 const (
+	// NoCancelResult is the zero CancelResult: no answer. CancelFD returns
+	// it with every error, and never without one.
+	NoCancelResult CancelResult = iota
 	// Canceled: every request asked about was canceled (AIO_CANCELED).
-	Canceled CancelResult = iota
+	Canceled
 	// NotCanceled: at least one could not be canceled; the others were
 	// (AIO_NOTCANCELED).
 	NotCanceled
@@ -24,6 +30,8 @@ const (
 
 func (r CancelResult) String() string {
 	switch r {
+	case NoCancelResult:
+		return "NoCancelResult"
 	case Canceled:
 		return "Canceled"
 	case NotCanceled:
@@ -244,7 +252,16 @@ func (c *Context) finishCancel(idx int32, kind uint8) (cancelOutcome, Event) {
 // about was canceled, NotCanceled when at least one could not be (the others
 // were), and AllDone when none was in progress. EBADF: fd is not an open
 // descriptor; EINVAL: cb.FD != fd, cb not submitted to this Context, or the
-// Context destroyed.
+// Context destroyed. With an error the result is always NoCancelResult.
+//
+// fd is a number, looked up when CancelFD runs, as aio_cancel(3)'s is. Once
+// the program has closed the descriptor its requests were submitted on,
+// CancelFD answers EBADF and does not reach them (they go on waiting on
+// their file); once the number names another file (an open, dup or socket
+// since), CancelFD cancels every request submitted with that number, the
+// old file's and the new file's alike. POSIX has the same hazard. Cancel(cb)
+// reaches a request whatever became of its descriptor, and Destroy ends them
+// all: use those when descriptors may have been closed.
 //
 // Unlike Cancel, the requests it cancels are notified as usual: each one's event,
 // with Res == -ECANCELED, is delivered by GetEvents (or to Do). It returns once
@@ -258,13 +275,13 @@ func (c *Context) finishCancel(idx int32, kind uint8) (cancelOutcome, Event) {
 func (c *Context) CancelFD(fd int, cb *IOCB) (CancelResult, error) {
 	if fd < 0 || fd > 1<<31-1 {
 		// Never truncated: fd+1<<32 must not name fd.
-		return 0, errCancelFDBad
+		return NoCancelResult, errCancelFDBad
 	}
 	if !fdOpen(fd) {
-		return 0, errCancelFDBad
+		return NoCancelResult, errCancelFDBad
 	}
 	if cb != nil && cb.FD != fd {
-		return 0, errCancelFDMismatch
+		return NoCancelResult, errCancelFDMismatch
 	}
 	r, err := c.cancelFD(fd, cb)
 	if err != nil || cb != nil || c.lanes == nil {
@@ -288,12 +305,12 @@ func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 	for {
 		if c.closing {
 			c.subMu.Unlock()
-			return 0, errCancelFDDead
+			return NoCancelResult, errCancelFDDead
 		}
 		if cb != nil {
 			if cb.ctx.Load() != c {
 				c.subMu.Unlock()
-				return 0, errCancelFDForeign
+				return NoCancelResult, errCancelFDForeign
 			}
 			if cb.state.Load() == cbInline {
 				// Do is moving its data on its caller's goroutine:
@@ -339,7 +356,7 @@ func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 	c.startCancels(targets, cancelNotify)
 	c.subMu.Unlock()
 	if err := c.cancelSlots(targets); err != nil {
-		return 0, &CallError{Call: "CancelFD", Errno: errnoOf(err), Reason: err.Error()}
+		return NoCancelResult, &CallError{Call: "CancelFD", Errno: errnoOf(err), Reason: err.Error()}
 	}
 	stopped, running := 0, 0
 	for _, idx := range targets {

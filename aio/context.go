@@ -51,7 +51,7 @@ func (e *CanceledError) Unwrap() []error { return []error{e.CtxErr, syscall.ECAN
 // stopped once started.
 func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 	if cb == nil {
-		return Event{}, errSubmitNil
+		return Event{}, errDoNil
 	}
 	if err := ctx.Err(); err != nil {
 		return Event{}, &CanceledError{Op: cb.Op, CtxErr: err}
@@ -85,7 +85,8 @@ func (c *Context) do(ctx context.Context, cb *IOCB) (Event, error) {
 			}
 			continue
 		}
-		return Event{}, err
+		// Submit's checks refused cb: the refusal is Do's.
+		return Event{}, asCall(err, "Do")
 	}
 	c.mu.Lock()
 	idx := cb.slot.Load()
@@ -229,7 +230,7 @@ func (c *Context) rwAsync(ctx context.Context, op Op, fd int, p []byte, off int6
 	// again when Do returns.
 	l := c.lane()
 	if l != c && c.shut.Load() {
-		return 0, errDoDestroyed
+		return 0, rwDestroyed(op)
 	}
 	cb := iocbs.Get().(*IOCB)
 	defer func() {
@@ -241,7 +242,12 @@ func (c *Context) rwAsync(ctx context.Context, op Op, fd int, p []byte, off int6
 		cb.Op, cb.FD, cb.Buf, cb.Offset = op, fd, p[done:min(len(p), done+MaxRW)], off+int64(done)
 		ev, err := l.do(ctx, cb)
 		if err != nil {
-			return done, err
+			// A refusal names the call the program made, not the Do
+			// underneath; a request's own failure names its operation.
+			if err == errDoDestroyed {
+				return done, rwDestroyed(op)
+			}
+			return done, asCall(err, rwCall(op))
 		}
 		if ev.Res == 0 && len(cb.Buf) > 0 {
 			if op == OpRead {

@@ -36,8 +36,8 @@
 //
 // # Errors
 //
-// Refusals by the Context's calls are *CallError values that name the call and
-// match the errno a C programmer would expect (errors.Is(err, syscall.EINVAL); unix.EINVAL is the same value):
+// Refusals by the Context's calls are *CallError values that name the call the
+// program made (ReadAt's name ReadAt, though it runs on Do) and match the errno a C programmer would expect (errors.Is(err, syscall.EINVAL); unix.EINVAL is the same value):
 // EINVAL for malformed input or a destroyed Context, EBUSY for an IOCB still
 // outstanding, EAGAIN when maxEvents requests are outstanding or a request cannot
 // be canceled, EFAULT for Cancel(nil), EBADF for CancelFD of a closed descriptor.
@@ -59,22 +59,9 @@
 //
 // Many goroutines, one request each, is the path storage engines take: a Do
 // sleeps until its own request completes, requests queued meanwhile share one
-// submission, File, ReadAt, WriteAt and Do copy page-cached data (and write
-// ext4's buffered files) on the caller's goroutine, and ReadAt, WriteAt and
-// File spread over
+// submission, File copies page-cached data (and writes ext4's buffered files)
+// on the caller's goroutine, and ReadAt, WriteAt and File spread over
 // Options.Lanes kernel instances so that many cores do not queue on one lock.
-//
-// # Where things live
-//
-// api.go has the types, Setup, Submit, GetEvents, Destroy and Stats;
-// engine.go the slots, waiting, routing and the reaper; submit.go Do's shared
-// submissions; cancel.go Cancel, CancelFD, Error and Destroy's work;
-// context.go Do, ReadAt and WriteAt; lanes.go the sharding of ReadAt and
-// WriteAt; ops.go the range operations' arguments; caller.go the policy for
-// transfers on the caller's goroutine (when a file is hot, the bound, the
-// descriptor table) and inline_*.go its system calls; file.go File;
-// errors.go the error types and messages. The
-// kernel mechanisms are in internal/backend.
 //
 // # Platforms
 //

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/uringaio/uringaio/aio"
 )
@@ -94,7 +95,7 @@ func TestErrorScheme(t *testing.T) {
 			_, err := c.Submit(&aio.IOCB{Op: aio.OpRead, FD: 0, Buf: make([]byte, 1), Len: 1})
 			return err
 		}},
-		{"Do of a fallocate with Len 0", "aio: Submit: ", syscall.EINVAL, func(t *testing.T) error {
+		{"Do of a fallocate with Len 0", "aio: Do: ", syscall.EINVAL, func(t *testing.T) error {
 			c := setupOrSkip(t)
 			defer c.Destroy()
 			_, err := c.Do(context.Background(), &aio.IOCB{Op: aio.OpFallocate, FD: 0})
@@ -139,6 +140,52 @@ func TestErrorScheme(t *testing.T) {
 			_, err := c.ReadAt(context.Background(), 0, make([]byte, 1), -1)
 			return err
 		}},
+		// A refusal names the call the program made, whichever call
+		// refused underneath (ReadAt and WriteAt are built on Do, and Do
+		// on Submit's checks).
+		{"Do on a destroyed Context", "aio: Do: ", syscall.EINVAL, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			c.Destroy()
+			_, err := c.Do(context.Background(), &aio.IOCB{Op: aio.OpNop})
+			return err
+		}},
+		{"Do of a nil IOCB", "aio: Do: ", syscall.EINVAL, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			defer c.Destroy()
+			_, err := c.Do(context.Background(), nil)
+			return err
+		}},
+		{"ReadAt on a destroyed Context", "aio: ReadAt: ", syscall.EINVAL, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			c.Destroy()
+			_, err := c.ReadAt(context.Background(), 0, make([]byte, 1), 0)
+			return err
+		}},
+		{"WriteAt on a destroyed Context", "aio: WriteAt: ", syscall.EINVAL, func(t *testing.T) error {
+			c := setupOrSkip(t)
+			c.Destroy()
+			_, err := c.WriteAt(context.Background(), 1, make([]byte, 1), 0)
+			return err
+		}},
+		{"ReadAt of a descriptor outside the int32 range", "aio: ReadAt: ", syscall.EINVAL, func(t *testing.T) error {
+			fd := int64(1) << 40
+			if int64(int(fd)) != fd {
+				t.Skip("int has 32 bits here: every descriptor is in the int32 range")
+			}
+			c := setupOrSkip(t)
+			defer c.Destroy()
+			_, err := c.ReadAt(context.Background(), int(fd), make([]byte, 1), 0)
+			return err
+		}},
+		{"ReadAt on a destroyed Context with lanes", "aio: ReadAt: ", syscall.EINVAL, func(t *testing.T) error {
+			c, err := aio.SetupWithOptions(4, aio.Options{Lanes: 4})
+			if err != nil {
+				t.Skip("no backend runs here:", err)
+			}
+			c.Destroy()
+			_, err = c.ReadAt(context.Background(), 0, make([]byte, 1), 0)
+			return err
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -176,6 +223,40 @@ func TestErrorSchemeFile(t *testing.T) {
 	}
 }
 
+// File's errors name the File call that was made, inside the os package's
+// *os.PathError: "read <name>: aio: ReadAt: …".
+func TestErrorSchemeFileCall(t *testing.T) {
+	for _, lanes := range []int{1, 4} {
+		c, err := aio.SetupWithOptions(4, aio.Options{Lanes: lanes})
+		if err != nil {
+			t.Skip("no backend runs here:", err)
+		}
+		f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		af := aio.NewFile(c, f)
+		c.Destroy()
+		for _, tc := range []struct {
+			op, call string
+			do       func() error
+		}{
+			{"read", "ReadAt", func() error { _, err := af.ReadAt(make([]byte, 1), 0); return err }},
+			{"write", "WriteAt", func() error { _, err := af.WriteAt(make([]byte, 1), 0); return err }},
+		} {
+			err := tc.do()
+			var pe *os.PathError
+			if !errors.As(err, &pe) {
+				t.Fatalf("lanes %d: File.%s on a destroyed Context: %v (%T), want an *os.PathError", lanes, tc.call, err, err)
+			}
+			if pe.Op != tc.op || !strings.HasPrefix(pe.Err.Error(), "aio: "+tc.call+": ") || !errors.Is(err, syscall.EINVAL) {
+				t.Errorf("lanes %d: File.%s on a destroyed Context: Op %q, %q; want %s, aio: %s: …, matching EINVAL", lanes, tc.call, pe.Op, pe.Err, tc.op, tc.call)
+			}
+		}
+	}
+}
+
 // Each Op's String is the name its errors carry ("aio: fadvise: …"): the
 // system call's, for the range operations.
 func TestOpNames(t *testing.T) {
@@ -199,5 +280,86 @@ func TestProbeString(t *testing.T) {
 	p := aio.Probe{Backend: "kaio", Err: aio.ErrNotSupported}
 	if got, want := p.String(), "kaio: "+aio.ErrNotSupported.Error(); got != want {
 		t.Errorf("got %q, want %q", got, want)
+	}
+}
+
+// A File made without a Context fails each call with an error that says so,
+// as a File made without a file does, rather than panic: "read <name>: aio:
+// NewFile: invalid argument: nil Context", matching EINVAL.
+func TestFileNilContext(t *testing.T) {
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, tc := range []struct {
+		name, call string
+		af         func() *aio.File
+	}{
+		{"NewFile", "NewFile", func() *aio.File { return aio.NewFile(nil, f) }},
+		{"NewFileConn", "NewFileConn", func() *aio.File { return aio.NewFileConn(nil, f) }},
+	} {
+		af := tc.af()
+		for _, rw := range []struct {
+			op string
+			do func() (int, error)
+		}{
+			{"read", func() (int, error) { return af.ReadAt(make([]byte, 1), 0) }},
+			{"write", func() (int, error) { return af.WriteAt(make([]byte, 1), 0) }},
+		} {
+			n, err := rw.do()
+			var pe *os.PathError
+			if n != 0 || !errors.As(err, &pe) {
+				t.Fatalf("%s(nil, f) then %s: %d, %v (%T); want 0 and an *os.PathError", tc.name, rw.op, n, err, err)
+			}
+			if pe.Op != rw.op || pe.Path != f.Name() || !strings.HasPrefix(pe.Err.Error(), "aio: "+tc.call+": ") ||
+				!errors.Is(err, syscall.EINVAL) {
+				t.Errorf("%s(nil, f) then %s: Op %q Path %q Err %q; want %s, %s, aio: %s: …, matching EINVAL",
+					tc.name, rw.op, pe.Op, pe.Path, pe.Err, rw.op, f.Name(), tc.call)
+			}
+		}
+		if af.Context() != nil {
+			t.Errorf("%s(nil, f).Context() = %v, want nil", tc.name, af.Context())
+		}
+	}
+}
+
+// Every refusal of a call on a destroyed Context matches ErrDestroyed as well
+// as EINVAL (contract §7.3), File's inside their *os.PathError; no other
+// refusal does.
+func TestErrDestroyed(t *testing.T) {
+	c := setupOrSkip(t)
+	f, err := os.Create(filepath.Join(t.TempDir(), "f"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	af := aio.NewFile(c, f)
+	if _, err := c.Submit(nil); errors.Is(err, aio.ErrDestroyed) {
+		t.Errorf("Submit(nil) on a live Context: %v matches ErrDestroyed", err)
+	}
+	if err := c.Destroy(); err != nil {
+		t.Fatal(err)
+	}
+	bg := context.Background()
+	zero := time.Duration(0)
+	for _, tc := range []struct {
+		call string
+		err  func() error
+	}{
+		{"Submit", func() error { _, err := c.Submit(&aio.IOCB{Op: aio.OpNop}); return err }},
+		{"GetEvents", func() error { _, err := c.GetEvents(0, nil, &zero); return err }},
+		{"Cancel", func() error { _, err := c.Cancel(&aio.IOCB{Op: aio.OpNop}); return err }},
+		{"Do", func() error { _, err := c.Do(bg, &aio.IOCB{Op: aio.OpNop}); return err }},
+		{"ReadAt", func() error { _, err := c.ReadAt(bg, int(f.Fd()), make([]byte, 1), 0); return err }},
+		{"WriteAt", func() error { _, err := c.WriteAt(bg, int(f.Fd()), make([]byte, 1), 0); return err }},
+		{"File.ReadAt", func() error { _, err := af.ReadAt(make([]byte, 1), 0); return err }},
+		{"File.WriteAt", func() error { _, err := af.WriteAt(make([]byte, 1), 0); return err }},
+		{"Destroy", c.Destroy},
+	} {
+		err := tc.err()
+		if !errors.Is(err, aio.ErrDestroyed) || !errors.Is(err, syscall.EINVAL) {
+			t.Errorf("%s after Destroy: %v; want a refusal matching ErrDestroyed and EINVAL", tc.call, err)
+		}
 	}
 }

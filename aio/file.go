@@ -58,10 +58,15 @@ var errAppendMode = errors.New("aio: WriteAt: file opened with O_APPEND")
 
 // NewFile returns a File that reads and writes f through c. It does not take
 // ownership of f: closing f remains the caller's business, and c must outlive
-// the File's calls. A nil f gives a File whose calls fail with os.ErrInvalid.
+// the File's calls. A nil f gives a File whose calls fail with os.ErrInvalid;
+// a nil c, one whose calls fail with a *CallError naming NewFile (matching
+// syscall.EINVAL).
 func NewFile(c *Context, f *os.File) *File {
 	if f == nil {
 		return &File{c: c, rcErr: os.ErrInvalid}
+	}
+	if c == nil {
+		return &File{f: f, name: f.Name(), rcErr: errNewFileNil}
 	}
 	af := NewFileConn(c, f)
 	af.f = f
@@ -73,11 +78,20 @@ func NewFile(c *Context, f *os.File) *File {
 // Pebble vfs.File over *os.File, for one) without exposing the *os.File. The
 // descriptor is borrowed through SyscallConn's RawConn, held for each request
 // as NewFile's is. Error messages name the file if conn has a Name() string
-// method. File() returns nil for such a File.
+// method. File() returns nil for such a File. A nil c or conn gives a File
+// whose calls fail, as NewFile's do.
 func NewFileConn(c *Context, conn syscall.Conn) *File {
 	af := &File{c: c}
 	if n, ok := conn.(interface{ Name() string }); ok {
 		af.name = n.Name()
+	}
+	switch {
+	case conn == nil:
+		af.rcErr = os.ErrInvalid
+		return af
+	case c == nil:
+		af.rcErr = errNewFileConnNil
+		return af
 	}
 	af.rc, af.rcErr = conn.SyscallConn()
 	if af.rcErr == nil {

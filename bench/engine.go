@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -88,12 +90,12 @@ func runAIO(cs Case, env *runEnv, row *Row) error {
 			op = aio.OpWrite
 		}
 	case cs.Workload == wlPoll:
-		efd, err := unix.Eventfd(1, unix.EFD_CLOEXEC|unix.EFD_NONBLOCK)
+		rfd, done, err := readyFD() // an eventfd, or a pipe holding a byte: always readable
 		if err != nil {
-			return fmt.Errorf("eventfd: %w", err)
+			return err
 		}
-		defer unix.Close(efd)
-		fd = efd // counter 1 and never read: always readable
+		defer done()
+		fd = rfd
 		op = aio.OpPoll
 		bs = 0
 	default:
@@ -217,7 +219,7 @@ func runAIO(cs Case, env *runEnv, row *Row) error {
 			}
 			if pollResult {
 				if ev.Res < 0 || ev.Res&unix.POLLIN == 0 {
-					return fmt.Errorf("poll request on eventfd %d failed: res=%d (%v)", fd, ev.Res, ev.Err())
+					return fmt.Errorf("poll request on %s %d failed: res=%d (%v)", readyFDKind, fd, ev.Res, ev.Err())
 				}
 			} else if ev.Res != checkRes {
 				if ev.Res < 0 {
@@ -264,8 +266,9 @@ func runAIO(cs Case, env *runEnv, row *Row) error {
 func runCancel(cs Case, env *runEnv, one, all *Row) error {
 	n := cs.CancelN
 	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC|unix.O_NONBLOCK); err != nil {
-		return fmt.Errorf("pipe2: %w", err)
+	var err error
+	if p[0], p[1], err = pipe(); err != nil {
+		return fmt.Errorf("pipe: %w", err)
 	}
 	defer unix.Close(p[0])
 	defer unix.Close(p[1])

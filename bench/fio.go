@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -43,14 +45,15 @@ func fioVersion(path string) string {
 	return strings.TrimSpace(string(out))
 }
 
-// fioArgs are fio's options for a case, in the spirit of the anchors' run.sh:
-// one job, time_based, norandommap, randrepeat=0, invalidate=0 (the page cache
-// stays as we warmed it), lat_percentiles so that the latency is submission to
-// completion like ours. Batch > 1 becomes iodepth_batch_submit and
-// iodepth_batch_complete_min, as the library loop submits and reaps. psync runs
-// iodepth jobs (threads) of depth 1, the way gosync runs iodepth goroutines.
-// In the goroutine mode iodepth is N: N requests outstanding on one io_uring
-// or libaio context, as N goroutines keep N on the library's one Context; and
+// fioArgs are fio's options for a case: time_based, norandommap and
+// randrepeat=0 (offsets drawn anew, as the tool's are), invalidate=0 (the
+// page cache stays as we warmed it), lat_percentiles so that the latency is
+// submission to completion like ours. Batch > 1 becomes iodepth_batch_submit
+// and iodepth_batch_complete_min, as the library loop submits and reaps.
+// io_uring and libaio run one job of depth iodepth; psync runs iodepth jobs
+// (threads) of depth 1, the way gosync runs iodepth goroutines. In the
+// goroutine mode iodepth is N: N requests outstanding on one io_uring or
+// libaio context, as N goroutines keep N on the library's one Context; and
 // psync with N jobs is the fio twin of N goroutines calling pread.
 func fioArgs(cs Case, engine, file string, size int64) []string {
 	info := workloads[cs.Workload]

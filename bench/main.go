@@ -1,7 +1,9 @@
+//go:build unix
+
 // Command bench measures the uringaio library side by side: io_uring ("uring"),
-// classic kernel AIO ("kaio"), the "threads" backend when the library has it,
-// and plain goroutines calling os.File.ReadAt ("gosync"), with fio beside them
-// when asked. Each backend runs in two modes: a Submit/GetEvents loop with
+// classic kernel AIO ("kaio"), the user-space "threads" backend, and plain
+// goroutines calling os.File.ReadAt ("gosync"), with fio beside them when
+// asked. Each backend runs in two modes: a Submit/GetEvents loop with
 // iodepth requests in flight, and N goroutines each making blocking
 // aio.File.ReadAt calls on one shared Context (in a child process per case).
 //
@@ -24,8 +26,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 func main() {
@@ -71,7 +71,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	fs.Var(&rt, "runtime", "measured `duration` of each case (default: 3s loop disk cases, 1.5s poll and cancel, 1s goroutine cases, so that the default matrix takes about a minute)")
 	fs.Var(&warm, "warmup", "unmeasured warm-up `duration` before each case, like fio's ramp_time (default: 500ms loop cases, 250ms goroutine cases)")
 	var (
-		backend  = fs.String("backend", "all", "comma list of backends: uring, kaio, threads, gosync, auto (aio picks), env (URINGAIO_BACKEND picks); all = uring,kaio,threads,gosync (threads when the library has it)")
+		backend  = fs.String("backend", "all", "comma list of backends: uring, kaio, threads, gosync, auto (aio picks), env (URINGAIO_BACKEND picks); all = uring,kaio,threads,gosync (a backend that cannot run here is reported and left out)")
 		workload = fs.String("workload", strings.Join(defaultWorkloads, ","), "comma list of workloads: "+strings.Join(allWorkloads, ", "))
 		mode     = fs.String("mode", "loop,goroutines", "comma list: loop (Submit/GetEvents, iodepth in flight; poll and cancel), goroutines (N goroutines each calling ReadAt/WriteAt, one child process per case; disk workloads; gosync runs only here)")
 		gors     = fs.String("goroutines", defaultGoroutines, "goroutine mode: comma list of N (goroutines each with one blocking call), e.g. 1,32,256,1024")
@@ -231,8 +231,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 	if !*quiet {
 		cfg.Progress = stderr
 		if f, ok := stderr.(*os.File); ok {
-			_, terr := unix.IoctlGetTermios(int(f.Fd()), unix.TCGETS)
-			cfg.Live = terr == nil
+			// A terminal is a character device (so is /dev/null, where
+			// the live progress line costs nothing).
+			fi, err := f.Stat()
+			cfg.Live = err == nil && fi.Mode()&os.ModeCharDevice != 0
 		}
 	}
 	if cases, infos := planCases(cfg); len(cases) == 0 {

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -118,6 +120,7 @@ type Meta struct {
 	Backends    []BackendInfo `json:"backends,omitempty"`   // the library backends asked for, and whether they run here
 	FioVersion  string        `json:"fio_version,omitempty"`
 	ClockNs     float64       `json:"clock_ns"` // cost of one time.Now, the latency clock
+	Library     LibraryInfo   `json:"library"`  // the library measured: module version, source directory, git commit
 	Notes       []string      `json:"notes,omitempty"`
 }
 
@@ -133,6 +136,7 @@ func collectMeta(cfg Config) Meta {
 		CPUModel:   cpuModel(),
 		EnvBackend: os.Getenv("URINGAIO_BACKEND"),
 		ClockNs:    clockCost(),
+		Library:    libraryInfo(),
 	}
 	var u unix.Utsname
 	if unix.Uname(&u) == nil {
@@ -147,26 +151,12 @@ func collectMeta(cfg Config) Meta {
 	return m
 }
 
-func cpuModel() string {
-	b, err := os.ReadFile("/proc/cpuinfo")
-	if err != nil {
-		return ""
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if strings.HasPrefix(line, "model name") {
-			if i := strings.IndexByte(line, ':'); i >= 0 {
-				return strings.TrimSpace(line[i+1:])
-			}
-		}
-	}
-	return ""
-}
-
 // writeHeader prints what ran where: the machine, the backends with their
 // probe reasons (so nobody benchmarks a silent fallback), the data file.
 func writeHeader(w io.Writer, res *Results) {
 	m := res.Meta
 	fmt.Fprintf(w, "uringaio bench  %s  kernel %s  %s  %d CPUs (GOMAXPROCS %d)  %s\n", m.Date, m.Kernel, m.GoVersion, m.CPUs, m.GOMAXPROCS, m.CPUModel)
+	fmt.Fprintf(w, "library: %s\n", m.Library)
 	if m.AutoError != "" {
 		fmt.Fprintf(w, "auto backend: none: %s\n", m.AutoError)
 	} else {
@@ -518,10 +508,10 @@ func tableNotes(res *Results) []string {
 		notes = append(notes, "vs fio = IOPS / fio's IOPS with the same engine and parameters, on the library's (and gosync's) row only: io_uring at iodepth N beside uring, libaio at iodepth N beside kaio, psync with N jobs (threads) beside gosync and threads.")
 	}
 	if has["mode:"+modeGoroutines] {
-		notes = append(notes, "goroutine mode: N goroutines each call ReadAt/WriteAt in a loop, one call at a time: gosync on an *os.File (a pread each, one OS thread per blocked call), the library's backends over one Context shared by all N, through aio.NewFile (backend name alone), Context.ReadAt/WriteAt on the descriptor (backend/fd) or Context.Do with an IOCB per goroutine (backend/do). Each case runs in a fresh child process; threads = the peak of its Threads: line in /proc/self/status, sampled every 2 ms. EAGAIN = calls the library refused because more than maxEvents were outstanding (retried, not counted as requests).")
+		notes = append(notes, "goroutine mode: N goroutines each call ReadAt/WriteAt in a loop, one call at a time: gosync on an *os.File (a pread each, one OS thread per blocked call), the library's backends over one Context shared by all N, through aio.NewFile (backend name alone), Context.ReadAt/WriteAt on the descriptor (backend/fd) or Context.Do with an IOCB per goroutine (backend/do). Each case runs in a fresh child process; threads = the peak of its Threads: line in /proc/self/status, sampled every 2 ms (Linux only). The library waits for room when maxEvents requests are outstanding, so no call should fail with EAGAIN; an EAGAIN column appears only if one did (such calls are retried, not counted as requests).")
 	}
 	if has[wlPoll] {
-		notes = append(notes, "poll = OpPoll POLLIN on an always-readable eventfd: the engine's own per-request cost, no disk.")
+		notes = append(notes, "poll = OpPoll POLLIN on an always-readable "+readyFDKind+": the engine's own per-request cost, no disk.")
 	}
 	if has[wlCancel] {
 		notes = append(notes, "cancel = N OpPoll POLLIN pending on an empty pipe, canceled one by one with Cancel (latency per call, IOPS = cancels/s); cancel-fd = one CancelFD(fd, nil) of all N (latency = the whole call; IOPS = requests canceled per second including reaping their N events, CPU and allocs per canceled request).")

@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -5,6 +7,7 @@ import (
 	"html"
 	"io"
 	"math"
+	"slices"
 	"strings"
 )
 
@@ -13,7 +16,10 @@ import (
 // row has two bars: IOPS on the left (higher is better; cancel panels:
 // requests canceled per second) and latency on the right, p50 as the bar and
 // p99 as a whisker (lower is better). Each half of a panel has its own axis
-// with ticks. With --count the bars are the medians.
+// with ticks; a p99 far past the panel's others is clipped at the axis end
+// (an arrowhead, the real figure beside it, a note under the chart). A bar's
+// ratio to fio or gosync is printed only when that bar is in its panel. With
+// --count the bars are the medians.
 
 var barColors = map[string]string{
 	"uring":        "#1f77b4",
@@ -39,6 +45,10 @@ type svgBar struct {
 	rate     float64 // IOPS (or canceled/s)
 	rateText string
 	p50, p99 float64 // us
+	gosync   bool    // the gosync bar
+	fio      bool    // a fio bar
+	vsFio    float64 // ratios to fio and gosync, 0 when none
+	vsGosync float64
 }
 
 func chartPanels(res *Results) []svgPanel {
@@ -95,21 +105,110 @@ func chartPanels(res *Results) []svgPanel {
 		if color == "" {
 			color = "#7f7f7f"
 		}
-		b := svgBar{label: label, color: color, rate: r.IOPS, p50: r.LatP50us, p99: r.LatP99us}
-		b.rateText = fmtInt(r.IOPS)
-		var rs []string
-		if r.RatioFio > 0 {
-			rs = append(rs, fmt.Sprintf("%.2fx fio", r.RatioFio))
-		}
-		if r.RatioGosync > 0 {
-			rs = append(rs, fmt.Sprintf("%.2fx gosync", r.RatioGosync))
-		}
-		if len(rs) > 0 {
-			b.rateText += " (" + strings.Join(rs, ", ") + ")"
-		}
+		b := svgBar{label: label, color: color, rate: r.IOPS, p50: r.LatP50us, p99: r.LatP99us,
+			gosync: r.Tool == "gosync", fio: r.Tool == "fio", vsFio: r.RatioFio, vsGosync: r.RatioGosync}
 		panels[i].bars = append(panels[i].bars, b)
 	}
+	// A ratio is printed only beside a bar it can be checked against: the
+	// table's "vs gosync" of a loop case refers to a goroutine case, which
+	// is in another panel.
+	for i := range panels {
+		var fio, gosync bool
+		for _, b := range panels[i].bars {
+			fio, gosync = fio || b.fio, gosync || b.gosync
+		}
+		for j := range panels[i].bars {
+			b := &panels[i].bars[j]
+			b.rateText = fmtInt(b.rate)
+			var rs []string
+			if fio && b.vsFio > 0 {
+				rs = append(rs, fmt.Sprintf("%.2fx fio", b.vsFio))
+			}
+			if gosync && b.vsGosync > 0 {
+				rs = append(rs, fmt.Sprintf("%.2fx gosync", b.vsGosync))
+			}
+			if len(rs) > 0 {
+				b.rateText += " (" + strings.Join(rs, ", ") + ")"
+			}
+		}
+	}
 	return panels
+}
+
+// chartTitle names what the chart compares: the library's backends that
+// ran, against plain goroutines and fio when they ran.
+func chartTitle(res *Results) string {
+	seen := map[string]bool{}
+	for _, r := range res.shown() {
+		if r.Error == "" && !r.Skipped && r.Ops > 0 {
+			seen[r.Tool+"/"+r.Backend] = true
+			if r.Tool == "uringaio" && r.BackendRan != "" {
+				seen[r.Tool+"/"+r.BackendRan] = true
+			}
+			seen[r.Tool] = true
+		}
+	}
+	var lib, others []string
+	for _, b := range []struct{ key, name string }{{"uringaio/uring", "io_uring"}, {"uringaio/kaio", "classic AIO"}, {"uringaio/threads", "threads"}} {
+		if seen[b.key] {
+			lib = append(lib, b.name)
+		}
+	}
+	if seen["gosync"] {
+		others = append(others, "os.File goroutines (gosync)")
+	}
+	if seen["fio"] {
+		others = append(others, "fio")
+	}
+	title := "uringaio bench"
+	if len(lib) > 0 {
+		title += ": " + andList(lib)
+		if len(others) > 0 {
+			title += " vs " + andList(others)
+		}
+	}
+	return title
+}
+
+func andList(s []string) string {
+	if len(s) <= 1 {
+		return strings.Join(s, "")
+	}
+	return strings.Join(s[:len(s)-1], ", ") + " and " + s[len(s)-1]
+}
+
+// latencyAxis is a panel's latency axis: a tick step and its end, which
+// holds every p50 and every p99 but those more than four times both the
+// panel's median p99 and its largest p50 (clipped is then true): one such
+// outlier (a 374 ms p99 beside others of tens of ms) would squash every
+// other bar to nothing.
+func latencyAxis(bars []svgBar) (step, end float64, clipped bool) {
+	var p99s []float64
+	limit := 0.0
+	for _, bar := range bars {
+		limit = math.Max(limit, bar.p50)
+		if bar.p99 > 0 {
+			p99s = append(p99s, bar.p99)
+		}
+	}
+	slices.Sort(p99s)
+	cut := math.Inf(1)
+	if n := len(p99s); n >= 3 {
+		med := p99s[n/2]
+		if n%2 == 0 {
+			med = (p99s[n/2-1] + p99s[n/2]) / 2
+		}
+		cut = 4 * math.Max(med, limit) // limit is the largest p50 here
+	}
+	for _, v := range p99s {
+		if v <= cut {
+			limit = math.Max(limit, v)
+		} else {
+			clipped = true
+		}
+	}
+	step, end = niceTicks(limit)
+	return step, end, clipped
 }
 
 // niceTicks returns a tick step and the axis end (a multiple of it) for
@@ -160,7 +259,18 @@ func writeSVG(w io.Writer, res *Results) {
 		top      = 56
 	)
 	panels := chartPanels(res)
-	height := top + 40
+	m := res.Meta
+	foot := []string{"Left: rate, higher is better. Right: latency p50 (bar) and p99 (whisker) in µs, lower is better. Each panel half has its own axis. What each figure measures: the table notes, or bench/README.md."}
+	if m.FioVersion != "" {
+		foot = append(foot, m.FioVersion+" bars: the same parameters; io_uring beside uring, libaio beside kaio, psync (N jobs) beside gosync.")
+	}
+	for _, p := range panels {
+		if _, _, clipped := latencyAxis(p.bars); clipped {
+			foot = append(foot, "A whisker ending in an arrowhead is clipped at its panel's axis (a p99 over 4x both the panel's median p99 and its largest p50); the figure printed beside it is the real one.")
+			break
+		}
+	}
+	height := top + 40 + 14*max(0, len(foot)-2)
 	for _, p := range panels {
 		height += titleH + len(p.bars)*(barH+barGap) + axisH + panelGap
 	}
@@ -170,8 +280,7 @@ func writeSVG(w io.Writer, res *Results) {
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%d" height="%d" viewBox="0 0 %d %d" font-family="sans-serif" font-size="12">`+"\n", width, height, width, height)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
-	m := res.Meta
-	title := "uringaio bench: io_uring vs classic AIO vs os.File (gosync)"
+	title := chartTitle(res)
 	if n := res.shownRuns(); n > 1 {
 		title += fmt.Sprintf(" — medians of %d rounds", n)
 	}
@@ -185,13 +294,12 @@ func writeSVG(w io.Writer, res *Results) {
 	for _, p := range panels {
 		fmt.Fprintf(&b, `<text x="10" y="%d" font-weight="bold">%s</text>`+"\n", y+15, esc(p.title))
 		y += titleH
-		maxRate, maxLat := 0.0, 0.0
+		maxRate := 0.0
 		for _, bar := range p.bars {
 			maxRate = math.Max(maxRate, bar.rate)
-			maxLat = math.Max(maxLat, math.Max(bar.p50, bar.p99))
 		}
 		rStep, rEnd := niceTicks(maxRate)
-		lStep, lEnd := niceTicks(maxLat)
+		lStep, lEnd, _ := latencyAxis(p.bars)
 		h := len(p.bars)*(barH+barGap) - barGap
 		// Grid lines and axes.
 		axis := func(x0, wpx int, step, end float64, unit string) {
@@ -222,9 +330,15 @@ func writeSVG(w io.Writer, res *Results) {
 			fmt.Fprintf(&b, `<rect x="%d" y="%d" width="%.1f" height="%d" fill="%s"/>`+"\n", latX, y, lpx, barH, bar.color)
 			textX := float64(latX) + lpx + 5
 			if bar.p99 > bar.p50 {
-				wx := float64(latX) + bar.p99/lEnd*latW
+				wx := float64(latX) + math.Min(bar.p99, lEnd)/lEnd*latW
 				fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#333"/>`+"\n", float64(latX)+lpx, y+barH/2, wx, y+barH/2)
-				fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#333"/>`+"\n", wx, y+3, wx, y+barH-3)
+				if bar.p99 > lEnd {
+					// Clipped: an arrowhead at the axis end instead of the whisker's cap.
+					fmt.Fprintf(&b, `<path d="M%.1f %d l6 %d l-6 %d z" fill="#333"/>`+"\n", wx, y+3, barH/2-3, barH/2-3)
+					wx += 6
+				} else {
+					fmt.Fprintf(&b, `<line x1="%.1f" y1="%d" x2="%.1f" y2="%d" stroke="#333"/>`+"\n", wx, y+3, wx, y+barH-3)
+				}
 				textX = wx + 5
 			}
 			fmt.Fprintf(&b, `<text x="%.1f" y="%d" font-size="11">%s</text>`+"\n", textX, y+barH-4, esc(fmt.Sprintf("%s / %s", fmtF(bar.p50), fmtF(bar.p99))))
@@ -232,12 +346,8 @@ func writeSVG(w io.Writer, res *Results) {
 		}
 		y += axisH - barGap + panelGap
 	}
-	foot := []string{"Left: rate, higher is better. Right: latency p50 (bar) and p99 (whisker) in µs, lower is better. Each panel half has its own axis. What each figure measures: the table notes, or bench/README.md."}
-	if m.FioVersion != "" {
-		foot = append(foot, m.FioVersion+" bars: the same parameters; io_uring beside uring, libaio beside kaio, psync (N jobs) beside gosync.")
-	}
 	for i, line := range foot {
-		fmt.Fprintf(&b, `<text x="10" y="%d" fill="#777" font-size="10">%s</text>`+"\n", height-26+14*i, esc(line))
+		fmt.Fprintf(&b, `<text x="10" y="%d" fill="#777" font-size="10">%s</text>`+"\n", height-12-14*(len(foot)-1-i), esc(line))
 	}
 	b.WriteString("</svg>\n")
 	io.WriteString(w, b.String())

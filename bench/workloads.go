@@ -1,3 +1,5 @@
+//go:build unix
+
 package main
 
 import (
@@ -9,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"time"
-	"unsafe"
 
 	"golang.org/x/sys/unix"
 )
@@ -21,7 +22,7 @@ const (
 	wlRandReadDirect  = "randread-direct"  // O_DIRECT reads
 	wlRandWrite       = "randwrite"        // buffered overwrites
 	wlRandWriteDirect = "randwrite-direct" // O_DIRECT overwrites of the allocated file
-	wlPoll            = "poll"             // OpPoll POLLIN on an always-readable eventfd
+	wlPoll            = "poll"             // OpPoll POLLIN on an always-readable eventfd (a pipe where there is none)
 	wlCancel          = "cancel"           // N pending polls on an empty pipe, canceled
 	wlCancelFD        = "cancel-fd"        // a row produced by the cancel workload
 )
@@ -143,31 +144,6 @@ func prepareDataFile(path string, size int64, progress io.Writer) (*dataFile, er
 	return df, nil
 }
 
-// fsType names the filesystem holding path (ext4, xfs, tmpfs, ...), best effort.
-func fsType(path string) string {
-	var st unix.Statfs_t
-	if err := unix.Statfs(path, &st); err != nil {
-		return "unknown"
-	}
-	switch uint32(st.Type) {
-	case unix.EXT4_SUPER_MAGIC:
-		return "ext4"
-	case unix.XFS_SUPER_MAGIC:
-		return "xfs"
-	case unix.BTRFS_SUPER_MAGIC:
-		return "btrfs"
-	case unix.TMPFS_MAGIC:
-		return "tmpfs"
-	case unix.OVERLAYFS_SUPER_MAGIC:
-		return "overlayfs"
-	case unix.NFS_SUPER_MAGIC:
-		return "nfs"
-	case unix.F2FS_SUPER_MAGIC:
-		return "f2fs"
-	}
-	return fmt.Sprintf("0x%x", uint32(st.Type))
-}
-
 // warmCache reads the first size bytes of path so that buffered reads hit the
 // page cache, then measures with mincore how much of it is resident.
 func warmCache(path string, size int64) (resident float64, took time.Duration, err error) {
@@ -177,7 +153,7 @@ func warmCache(path string, size int64) (resident float64, took time.Duration, e
 		return 0, 0, err
 	}
 	defer f.Close()
-	_ = unix.Fadvise(int(f.Fd()), 0, size, unix.FADV_WILLNEED)
+	adviseWillNeed(f, size)
 	buf := make([]byte, 1<<20)
 	for off := int64(0); off < size; off += int64(len(buf)) {
 		n := int64(len(buf))
@@ -192,41 +168,24 @@ func warmCache(path string, size int64) (resident float64, took time.Duration, e
 	return residentFraction(f, size), took, nil
 }
 
-// residentFraction is the share of the first size bytes of f that is in the
-// page cache (mincore on a read-only mapping); -1 if it cannot be told.
-func residentFraction(f *os.File, size int64) float64 {
-	m, err := unix.Mmap(int(f.Fd()), 0, int(size), unix.PROT_READ, unix.MAP_SHARED)
-	if err != nil {
-		return -1
-	}
-	defer unix.Munmap(m)
-	pg := os.Getpagesize()
-	vec := make([]byte, (int(size)+pg-1)/pg)
-	if _, _, errno := unix.Syscall(unix.SYS_MINCORE, uintptr(unsafe.Pointer(&m[0])), uintptr(len(m)), uintptr(unsafe.Pointer(&vec[0]))); errno != 0 {
-		return -1
-	}
-	in := 0
-	for _, v := range vec {
-		if v&1 != 0 {
-			in++
-		}
-	}
-	return float64(in) / float64(len(vec))
-}
-
 // openData opens the data file for a workload: read-only or read-write, with
-// O_DIRECT for the direct ones. A filesystem that refuses O_DIRECT gives an
+// O_DIRECT (F_NOCACHE on macOS) for the direct ones. A filesystem that refuses O_DIRECT gives an
 // error that says so.
 func openData(df *dataFile, info workloadInfo) (*os.File, error) {
 	flags := os.O_RDONLY
 	if info.write {
 		flags = os.O_RDWR
 	}
+	open := func(path string, flags int) (*os.File, error) { return os.OpenFile(path, flags, 0) }
 	if info.direct {
-		flags |= unix.O_DIRECT
+		open = openDirect // O_DIRECT, or F_NOCACHE on macOS
 	}
-	f, err := os.OpenFile(df.Path, flags, 0)
+	f, err := open(df.Path, flags)
 	if err != nil {
+		var skip *skipError
+		if errors.As(err, &skip) {
+			return nil, err
+		}
 		if info.direct && errors.Is(err, unix.EINVAL) {
 			return nil, &skipError{fmt.Sprintf("the %s filesystem of %s refuses O_DIRECT; choose a file on a disk filesystem with --file", df.FSType, df.Path)}
 		}

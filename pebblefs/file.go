@@ -2,6 +2,8 @@ package pebblefs
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -104,7 +106,7 @@ func (f *file) SyncData() error { return f.req(&aio.IOCB{Op: aio.OpFdsync}) }
 // sync_file_range, fallocate, fadvise (ops_linux.go).
 func (f *file) req(cb *aio.IOCB) error {
 	if _, err := f.do(cb); err != nil {
-		return f.pathErr(cb.Op, err)
+		return f.pathErr(cb.Op, destroyedErr(err))
 	}
 	return nil
 }
@@ -113,11 +115,39 @@ func (f *file) req(cb *aio.IOCB) error {
 // the calling goroutine (aio.Options.NoInline), the rest is the library's
 // requests on the borrowed descriptor, held open until they end. Its errors
 // are already what *os.File reports.
-func (f *file) rw(op aio.Op, p []byte, off int64) (int, error) {
+func (f *file) rw(op aio.Op, p []byte, off int64) (n int, err error) {
 	if op == aio.OpRead {
-		return f.af.ReadAt(p, off)
+		n, err = f.af.ReadAt(p, off)
+	} else {
+		n, err = f.af.WriteAt(p, off)
 	}
-	return f.af.WriteAt(p, off)
+	if err != nil && err != io.EOF {
+		err = destroyedErr(err)
+	}
+	return n, err
+}
+
+// ErrContextDestroyed is matched, with errors.Is, by every error of a file
+// of the FS whose request found the aio.Context destroyed: the program
+// destroyed it before closing the DB. Such an error also matches
+// aio.ErrDestroyed and EINVAL, and its message says what happened, since
+// Pebble may wrap it in words that read like a damaged file ("invalid file
+// (could not read footer)") or, for the WAL, stop the process as it does on
+// any failed WAL write.
+var ErrContextDestroyed = errors.New("pebblefs: the aio.Context was destroyed while the DB used it (destroy it only after closing the DB)")
+
+// destroyedErr returns err, or, if the Context was destroyed, err with
+// ErrContextDestroyed in front of the library's error (inside the
+// *os.PathError, when there is one).
+func destroyedErr(err error) error {
+	if !errors.Is(err, aio.ErrDestroyed) {
+		return err
+	}
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return &os.PathError{Op: pe.Op, Path: pe.Path, Err: fmt.Errorf("%w: %w", ErrContextDestroyed, pe.Err)}
+	}
+	return fmt.Errorf("%w: %w", ErrContextDestroyed, err)
 }
 
 // do runs one request on the borrowed descriptor and returns its event; the

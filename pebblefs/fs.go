@@ -4,7 +4,9 @@
 // fallocate(2) and readahead(2).
 //
 // It is its own module so that Pebble and its dependencies never reach the
-// importers of the library itself.
+// importers of the library itself. It builds wherever Pebble does (Pebble's
+// vfs does not build for AIX, Solaris/illumos or WebAssembly); off Linux only
+// the library's threads backend runs, and off Unix none does.
 //
 // # What goes through the library
 //
@@ -33,6 +35,17 @@
 // reference on the descriptor: a concurrent Close cannot let the number be
 // reused while a request is in flight (the same rule aio.File follows).
 //
+// # A destroyed Context
+//
+// c must outlive the DB. The FS does not guard against a Context destroyed
+// too early (it cannot stop Destroy, and nothing else would be right to do
+// with the DB's I/O); instead, every read, write or sync that finds the
+// Context destroyed fails with an error matching ErrContextDestroyed (and
+// aio.ErrDestroyed, EINVAL) whose message says so. Pebble passes it on —
+// wrapped in words that read like a damaged file, such as "invalid file
+// (could not read footer)", for a table it reads — or, for a WAL write,
+// stops the process, as it does on any WAL write failure.
+//
 // A base whose files are not *os.File underneath (vfs.NewMem, errorfs, a disk
 // health checker, any wrapper that overrides methods) is not unwrapped: its
 // files are returned as they are, so their behaviour is kept. To combine the
@@ -46,7 +59,6 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/uringaio/uringaio/aio"
-	"golang.org/x/sys/unix"
 )
 
 // FS is the adapter. It implements vfs.FS; the methods it does not define are
@@ -143,16 +155,4 @@ func (fs *FS) wrap(f vfs.File, err error) (vfs.File, error) {
 	}
 	fs.skipped.Add(1)
 	return f, nil
-}
-
-// appendMode tells whether the descriptor was opened with O_APPEND, where
-// pwrite(2) would ignore the offset (vfs.Default never does; a file whose
-// flags cannot be read is treated the same way): such a file stays base's.
-func appendMode(raw syscall.RawConn) bool {
-	app := true
-	_ = raw.Control(func(fd uintptr) {
-		fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
-		app = err != nil || fl&unix.O_APPEND != 0
-	})
-	return app
 }

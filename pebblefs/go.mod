@@ -2,11 +2,9 @@ module github.com/uringaio/uringaio/pebblefs
 
 go 1.23.0
 
-replace github.com/uringaio/uringaio => ../
-
 require (
 	github.com/cockroachdb/pebble/v2 v2.1.7
-	github.com/uringaio/uringaio v0.0.0-00010101000000-000000000000
+	github.com/uringaio/uringaio v0.1.0
 	golang.org/x/sys v0.35.0
 )
 

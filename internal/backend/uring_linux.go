@@ -108,7 +108,7 @@ func newUring(slots int) (*uring, error) {
 		fd, err = uringSetup(sq, &p)
 	}
 	if err != nil {
-		return nil, setupErr("io_uring_setup", err)
+		return nil, uringSetupErr("io_uring_setup", err)
 	}
 	u := &uring{fd: fd, features: p.Features, st: make([]ustate, slots)}
 	u.stage.wake = u.Wake
@@ -127,7 +127,7 @@ func newUring(slots int) (*uring, error) {
 	}
 	var pr abi.Probe
 	if err := uringProbe(fd, &pr); err != nil {
-		return fail(setupErr("IORING_REGISTER_PROBE", err))
+		return fail(uringSetupErr("IORING_REGISTER_PROBE", err))
 	}
 	for _, o := range uringOps {
 		if o.op > pr.LastOp || pr.Ops[o.op].Flags&abi.IO_URING_OP_SUPPORTED == 0 {
@@ -135,25 +135,9 @@ func newUring(slots int) (*uring, error) {
 		}
 	}
 	if u.m, err = mapUring(fd, &p); err != nil {
-		return fail(setupErr("mmap io_uring rings", err))
+		return fail(uringSetupErr("mmap io_uring rings", err))
 	}
 	return u, nil
-}
-
-// setupErr wraps a refusal so that it matches both ErrNotSupported and errno.
-func setupErr(call string, err error) error {
-	var hint string
-	switch {
-	case errors.Is(err, unix.EPERM):
-		hint = " (io_uring disabled by kernel.io_uring_disabled or a seccomp filter)"
-	case errors.Is(err, unix.ENOSYS):
-		hint = " (the kernel or a seccomp filter does not provide the system call)"
-	case errors.Is(err, unix.EMFILE), errors.Is(err, unix.ENFILE):
-		hint = " (out of file descriptors: raise RLIMIT_NOFILE)"
-	case errors.Is(err, unix.ENOMEM):
-		hint = " (out of memory for the rings, or RLIMIT_MEMLOCK too low on kernels before 5.12)"
-	}
-	return fmt.Errorf("%s: %w%s: %w", call, err, hint, ErrNotSupported)
 }
 
 func (u *uring) Name() string { return "uring" }

@@ -29,7 +29,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -42,7 +41,6 @@ import (
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/uringaio/uringaio/aio"
 	"github.com/uringaio/uringaio/pebblefs"
-	"golang.org/x/sys/unix"
 )
 
 var (
@@ -100,8 +98,7 @@ func run() error {
 		defer os.RemoveAll(d)
 		dir = d
 	}
-	var st unix.Statfs_t
-	if err := unix.Statfs(dir, &st); err == nil && st.Type == unix.TMPFS_MAGIC {
+	if onTmpfs(dir) {
 		fmt.Fprintf(os.Stderr, "warning: %s is on tmpfs; the page-cache-cold round means nothing there\n", dir)
 	}
 
@@ -144,6 +141,10 @@ func run() error {
 			return measure(*nLoad, func() error { return build(d, t.fs, *nLoad, false) })
 		}},
 	}
+	if !canDropCache {
+		fmt.Printf("get-cold left out: %s\n", noDropCache)
+		workloads = slices.DeleteFunc(workloads, func(w workload) bool { return w.name == "get-cold" })
+	}
 
 	res := map[string]map[string][]result{} // workload -> target -> per round
 	for _, w := range workloads {
@@ -172,7 +173,9 @@ func run() error {
 			var wr, cr []float64
 			for i := range rs {
 				wr = append(wr, float64(rs[i].wall)/float64(base[i].wall))
-				cr = append(cr, float64(rs[i].cpu)/float64(base[i].cpu))
+				if base[i].cpu > 0 { // 0 where the process's CPU time cannot be read
+					cr = append(cr, float64(rs[i].cpu)/float64(base[i].cpu))
+				}
 			}
 			fmt.Printf("%-9s %-8s %12s %8.2f %12s %8.2f\n", w.name, t.name,
 				median(rs, func(r result) float64 { return float64(r.wall) }),
@@ -200,6 +203,9 @@ func median(rs []result, f func(result) float64) time.Duration {
 }
 
 func medianF(v []float64) float64 {
+	if len(v) == 0 {
+		return 0
+	}
 	v = slices.Clone(v)
 	slices.Sort(v)
 	if len(v)%2 == 1 {
@@ -210,13 +216,11 @@ func medianF(v []float64) float64 {
 
 // measure runs f and returns its wall and CPU time divided by ops.
 func measure(ops int, f func() error) (result, error) {
-	var before, after unix.Rusage
-	_ = unix.Getrusage(unix.RUSAGE_SELF, &before)
+	before := processCPU()
 	t0 := time.Now()
 	err := f()
 	wall := time.Since(t0)
-	_ = unix.Getrusage(unix.RUSAGE_SELF, &after)
-	cpu := time.Duration(after.Utime.Nano() - before.Utime.Nano() + after.Stime.Nano() - before.Stime.Nano())
+	cpu := processCPU() - before
 	return result{wall: wall / time.Duration(ops), cpu: cpu / time.Duration(ops)}, err
 }
 
@@ -260,31 +264,6 @@ func openRead(dir string, t target) (*pebble.DB, *pebble.Cache, error) {
 		return nil, nil, err
 	}
 	return db, cache, nil
-}
-
-// dropCache evicts dir's files from the page cache.
-func dropCache(dir string) error {
-	return filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
-		if err != nil || d.IsDir() {
-			return err
-		}
-		f, err := os.Open(p)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		rc, err := f.SyscallConn()
-		if err != nil {
-			return err
-		}
-		var ferr error
-		if err := rc.Control(func(fd uintptr) {
-			ferr = unix.Fadvise(int(fd), 0, 0, unix.FADV_DONTNEED)
-		}); err != nil {
-			return err
-		}
-		return ferr
-	})
 }
 
 // gets runs n point Gets of random keys at g goroutines.
