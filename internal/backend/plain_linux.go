@@ -43,7 +43,7 @@ func privateNonblock(fd int) int {
 	switch st.Mode & unix.S_IFMT {
 	case unix.S_IFIFO:
 	case unix.S_IFCHR:
-		if unix.Major(st.Rdev) == ttyauxMajor {
+		if unix.Major(uint64(st.Rdev)) == ttyauxMajor {
 			return -1
 		}
 		if _, err := unix.IoctlGetTermios(fd, unix.TCGETS); err != nil {
