@@ -90,16 +90,9 @@ const fuseSize = 1 << 20
 // call return, so that the test's own cleanup does not hang as well.
 func fuseWatch(t *testing.T, what string, srv *fuseServer, fn func()) time.Duration {
 	t.Helper()
-	start := time.Now()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	select {
-	case <-done:
-		return time.Since(start)
-	case <-time.After(raceWait):
+	done, took, ok := runWithin(raceWait, fn)
+	if ok {
+		return took
 	}
 	reads, held, intr := srv.stats()
 	stacks := fuseKernelStacks()

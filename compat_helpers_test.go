@@ -598,15 +598,26 @@ func fmtEvent(ev aio.Event) string {
 // within limit. It is how a test asserts "this call does not hang".
 func finishes(t testing.TB, limit time.Duration, what string, fn func()) {
 	t.Helper()
-	done := make(chan struct{})
+	if _, _, ok := runWithin(limit, fn); !ok {
+		t.Fatalf("%s did not return within %v", what, limit)
+	}
+}
+
+// runWithin runs fn in a goroutine and waits at most limit for it: ok says
+// whether it returned, took how long it ran. done is closed when fn returns,
+// for a caller that must release fn and wait again.
+func runWithin(limit time.Duration, fn func()) (done <-chan struct{}, took time.Duration, ok bool) {
+	start := time.Now()
+	ch := make(chan struct{})
 	go func() {
-		defer close(done)
+		defer close(ch)
 		fn()
 	}()
 	select {
-	case <-done:
+	case <-ch:
+		return ch, time.Since(start), true
 	case <-time.After(limit):
-		t.Fatalf("%s did not return within %v", what, limit)
+		return ch, limit, false
 	}
 }
 

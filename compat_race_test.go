@@ -56,15 +56,9 @@ const raceWait = 5 * time.Second
 // not hang as well.
 func raceWatch(t *testing.T, what string, release func(), fn func()) {
 	t.Helper()
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		fn()
-	}()
-	select {
-	case <-done:
+	done, _, ok := runWithin(raceWait, fn)
+	if ok {
 		return
-	case <-time.After(raceWait):
 	}
 	release()
 	select {
