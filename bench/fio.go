@@ -14,13 +14,17 @@ import (
 )
 
 // fioEngine is the fio ioengine that stands beside a backend: io_uring beside
-// uring, libaio beside kaio, psync (one job per goroutine) beside gosync.
+// uring, libaio beside kaio, posixaio (glibc's user-space POSIX AIO, threads
+// making blocking calls, as the threads backend is) beside threads, psync
+// (one job per goroutine) beside gosync.
 func fioEngine(backend string) string {
 	switch backend {
 	case "uring":
 		return "io_uring"
 	case "kaio":
 		return "libaio"
+	case "threads":
+		return "posixaio"
 	case "gosync":
 		return "psync"
 	}
@@ -50,7 +54,7 @@ func fioVersion(path string) string {
 // page cache stays as we warmed it), lat_percentiles so that the latency is
 // submission to completion like ours. Batch > 1 becomes iodepth_batch_submit
 // and iodepth_batch_complete_min, as the library loop submits and reaps.
-// io_uring and libaio run one job of depth iodepth; psync runs iodepth jobs
+// io_uring, libaio and posixaio run one job of depth iodepth; psync runs iodepth jobs
 // (threads) of depth 1, the way gosync runs iodepth goroutines. In the
 // goroutine mode iodepth is N: N requests outstanding on one io_uring or
 // libaio context, as N goroutines keep N on the library's one Context; and

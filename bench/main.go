@@ -84,7 +84,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		clean    = fs.Bool("clean", false, "remove the data file at the end of the run")
 		direct   = fs.Bool("direct", false, "turn randread/randwrite into randread-direct/randwrite-direct (O_DIRECT)")
 		cancelN  = fs.Int("cancel-n", defaultCancelN, "pending requests in the cancel workload")
-		useFio   = fs.Bool("fio", false, "also run fio with the same parameters (io_uring beside uring, libaio beside kaio, psync with N jobs beside gosync)")
+		useFio   = fs.Bool("fio", false, "also run fio with the same parameters (io_uring beside uring, libaio beside kaio, posixaio beside threads, psync with N jobs beside gosync)")
 		jsonOut  = fs.Bool("json", false, "print the results as JSON on stdout (same as --format=json)")
 		format   = fs.String("format", "table", "stdout format: table, bench (Go benchmark lines for benchstat), json")
 		lat      = fs.String("lat", "short", "table latency columns: short (p50, p99, p99.9) or full (also min, mean, stdev, p99.99)")

@@ -583,7 +583,7 @@ func computeRatios(rows []Row) {
 			continue
 		}
 		eng := fioEngine(r.BackendRan)
-		if r.Tool == "gosync" || r.BackendRan == "threads" {
+		if r.Tool == "gosync" {
 			eng = "psync"
 		}
 		if f := fio[eng][ratioKey{r.Mode, r.Workload, r.BS, r.QD, r.Batch, r.Run}]; f > 0 {

@@ -505,7 +505,7 @@ func tableNotes(res *Results) []string {
 		"vs gosync = library IOPS / gosync IOPS at the same workload and size, gosync with as many goroutines as the row's N (goroutine mode) or iodepth (loop mode).",
 	)
 	if has["tool:fio"] {
-		notes = append(notes, "vs fio = IOPS / fio's IOPS with the same engine and parameters, on the library's (and gosync's) row only: io_uring at iodepth N beside uring, libaio at iodepth N beside kaio, psync with N jobs (threads) beside gosync and threads.")
+		notes = append(notes, "vs fio = IOPS / fio's IOPS with the same engine and parameters, on the library's (and gosync's) row only: io_uring at iodepth N beside uring, libaio at iodepth N beside kaio, posixaio (glibc's POSIX AIO threads) at iodepth N beside threads, psync with N jobs (threads) beside gosync.")
 	}
 	if has["mode:"+modeGoroutines] {
 		notes = append(notes, "goroutine mode: N goroutines each call ReadAt/WriteAt in a loop, one call at a time: gosync on an *os.File (a pread each, one OS thread per blocked call), the library's backends over one Context shared by all N, through aio.NewFile (backend name alone), Context.ReadAt/WriteAt on the descriptor (backend/fd) or Context.Do with an IOCB per goroutine (backend/do). Each case runs in a fresh child process; threads = the peak of its Threads: line in /proc/self/status, sampled every 2 ms (Linux only). The library waits for room when maxEvents requests are outstanding, so no call should fail with EAGAIN; an EAGAIN column appears only if one did (such calls are retried, not counted as requests).")
