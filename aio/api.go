@@ -184,7 +184,10 @@ type Options struct {
 	// a machine with many cores. Submit, GetEvents, Do, Cancel and Error use
 	// the first alone; CancelFD, Destroy and Stats cover them all. 0 means a
 	// lane per 4 GOMAXPROCS (taken at Setup), between 1 and 8, on uring and
-	// kaio, and 1 on threads; negative is refused with EINVAL.
+	// kaio, and 1 on threads, and as many of those as can be set up (a lane
+	// that cannot, for want of a descriptor or of fs.aio-max-nr, is left
+	// out); an explicit count is all or Setup's error. Negative is refused
+	// with EINVAL.
 	Lanes int
 }
 
@@ -249,7 +252,7 @@ func SetupWithOptions(maxEvents int, opts Options) (*Context, error) {
 		n = autoLanes(c.be.Name())
 	}
 	if n > 1 {
-		if err := c.openLanes(n, opts); err != nil {
+		if err := c.openLanes(n, opts, opts.Lanes == 0); err != nil {
 			_ = c.destroy()
 			return nil, err
 		}

@@ -38,13 +38,21 @@ func autoLanes(backend string) int {
 	return min(8, max(1, runtime.GOMAXPROCS(0)/4))
 }
 
-// openLanes starts the lanes beyond lane 0, of c's backend and size.
-func (c *Context) openLanes(n int, opts Options) error {
+// openLanes starts the lanes beyond lane 0, of c's backend and size. With
+// fewer, the default count (Options.Lanes 0), a lane that cannot be set up
+// (no descriptor left, fs.aio-max-nr used up, no memory) ends the list there
+// and the Context runs with the lanes it has: lanes only spread load, and a
+// Setup that works with one lane must not fail for want of a second. A count
+// the program asked for is all or an error.
+func (c *Context) openLanes(n int, opts Options, fewer bool) error {
 	c.lanes = []*Context{c}
 	opts.Backend = c.be.Name()
 	opts.Lanes = 1
 	for len(c.lanes) < n {
 		l, err := newContext(c.max, opts)
+		if err != nil && fewer {
+			break
+		}
 		if err != nil {
 			for _, l := range c.lanes[1:] {
 				_ = l.destroy()
@@ -54,6 +62,10 @@ func (c *Context) openLanes(n int, opts Options) error {
 		}
 		l.cs = c.cs
 		c.lanes = append(c.lanes, l)
+	}
+	if len(c.lanes) == 1 {
+		c.lanes = nil // one lane: the Context alone, as with Lanes 1
+		return nil
 	}
 	var next atomic.Uint32
 	c.hints = &sync.Pool{New: func() any {

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -202,5 +203,65 @@ func TestLanesOption(t *testing.T) {
 	defer c.Destroy()
 	if c.lanes != nil || c.lane() != c {
 		t.Errorf("Lanes 1 made %d lanes", len(c.lanes))
+	}
+}
+
+// TestLanesDefaultFewerWhenShort: the default lane count (Options.Lanes 0)
+// is a wish, not a requirement. With GOMAXPROCS 8 it asks for two lanes;
+// when the descriptors left (RLIMIT_NOFILE) are enough for one lane alone,
+// Setup works with one, as it would with Lanes 1. An explicit Lanes 2 still
+// fails. Found by the 20-round GOMAXPROCS=8 run (TestRelFaultTightLimits).
+func TestLanesDefaultFewerWhenShort(t *testing.T) {
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(8))
+	if autoLanes("uring") < 2 {
+		t.Fatalf("autoLanes at GOMAXPROCS 8 = %d, want at least 2", autoLanes("uring"))
+	}
+	var orig syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &orig); err != nil {
+		t.Fatal(err)
+	}
+	lowest := func() uint64 {
+		fd, err := syscall.Open("/dev/null", syscall.O_RDONLY|syscall.O_CLOEXEC, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		syscall.Close(fd)
+		return uint64(fd)
+	}
+	for _, be := range []string{"uring", "kaio"} {
+		t.Run(be, func(t *testing.T) {
+			// How many descriptors one lane takes.
+			before := lowest()
+			one, err := SetupWithOptions(8, Options{Backend: be, Lanes: 1})
+			if err != nil {
+				if errors.Is(err, ErrNotSupported) {
+					t.Skipf("%s cannot start here: %v", be, err)
+				}
+				t.Fatal(err)
+			}
+			per := lowest() - before
+			one.Destroy()
+			free := lowest()
+			set := func(cur uint64) {
+				if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &syscall.Rlimit{Cur: cur, Max: orig.Max}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			set(free + per) // room for one lane, not two
+			c, err := SetupWithOptions(8, Options{Backend: be})
+			c2, err2 := SetupWithOptions(8, Options{Backend: be, Lanes: 2})
+			set(orig.Cur)
+			if err != nil {
+				t.Fatalf("Setup with the default lanes and room for one: %v", err)
+			}
+			if c.lanes != nil {
+				t.Errorf("%d lanes with room for one", len(c.lanes))
+			}
+			c.Destroy()
+			if err2 == nil {
+				c2.Destroy()
+				t.Fatal("Setup with Lanes 2 and room for one lane worked")
+			}
+		})
 	}
 }
