@@ -262,7 +262,7 @@ func writeSVG(w io.Writer, res *Results) {
 	m := res.Meta
 	foot := []string{"Left: rate, higher is better. Right: latency p50 (bar) and p99 (whisker) in µs, lower is better. Each panel half has its own axis. What each figure measures: the table notes, or bench/README.md."}
 	if m.FioVersion != "" {
-		foot = append(foot, m.FioVersion+" bars: the same parameters; io_uring beside uring, libaio beside kaio, psync (N jobs) beside gosync.")
+		foot = append(foot, m.FioVersion+" bars: the same parameters; io_uring beside uring, libaio beside kaio, posixaio beside threads, psync (N jobs) beside gosync.")
 	}
 	for _, p := range panels {
 		if _, _, clipped := latencyAxis(p.bars); clipped {
