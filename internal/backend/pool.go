@@ -70,12 +70,16 @@ import (
 //	                                  ├─refuses RWF_NOWAIT──▶ queued (plain)
 //	                                  └─data, EOF, error──▶ ended
 //	queued (plain) ──its file's turn is taken──▶ parked ──turn free──▶ waiting
-//	running (plain) ──no longer ready──▶ waiting
-//	                ──eventfd value does not fit──▶ snoozed ──tick──▶ waiting
+//	queued (plain) ──its turn──▶ trying (the check) ──ready──▶ running
+//	                                         ├─no longer ready──▶ waiting
+//	                                         ├─eventfd value does not fit──▶ snoozed ──tick──▶ waiting
+//	                                         └─canceled meanwhile──▶ ended
 //	queued/waiting/parked/snoozed ──cancel or close──▶ ended (the poller calls done)
 //
-// cancel succeeds in the states queued, waiting, parked and snoozed, waits
-// out trying (a non-blocking call), and refuses running. A continuation of a
+// cancel succeeds in the states queued, waiting, parked and snoozed, and in
+// trying for a plain transfer's check (the worker then does not transfer);
+// it waits out the poller's trying (a non-blocking call), and refuses
+// running. A continuation of a
 // storage transfer that already moved bytes (moved > 0) is running in that
 // sense even while queued: canceling it would turn the bytes it moved into a
 // short count, which reads as the end of the file (§3.8). Whoever moves a
@@ -152,6 +156,7 @@ type preq struct {
 	state uint8
 	plain bool       // after readiness, a guarded plain transfer on a worker
 	nbTry bool       // privateNonblock was tried
+	stop  bool       // canceled while its plain transfer's check ran (psTrying)
 	nb    int        // a non-blocking description of the file of our own, or -1
 	pf    *plainFile // the file's turn, for a plain transfer
 	moved int64      // bytes moved before this stage (start's done)
@@ -239,6 +244,12 @@ func (p *pool) cancel(tag uint64) CancelAnswer {
 		pr := p.reqs[tag]
 		if pr == nil {
 			return CancelRefused
+		}
+		if pr.state == psTrying && pr.plain {
+			// A worker is checking whether its plain transfer may start
+			// (plainLocked): it will not start it.
+			pr.stop = true
+			return CancelPending
 		}
 		if pr.state == psTrying {
 			p.cancelWaiters++
@@ -493,10 +504,20 @@ func (p *pool) plainLocked(pr *preq) {
 		return
 	}
 	pf.busy = true
-	pr.state = psRunning
+	// The check before the transfer cannot block: a cancel meanwhile marks
+	// the request (stop) and is answered at once, and the request ends
+	// canceled here instead of transferring.
+	pr.state = psTrying
 	p.mu.Unlock()
-	res, again := plainTransfer(pr)
+	again := plainCheck(pr)
 	p.mu.Lock()
+	var res int64
+	if again == 0 && !pr.stop && !p.closed {
+		pr.state = psRunning
+		p.mu.Unlock()
+		res = transfer(pr, false)
+		p.mu.Lock()
+	}
 	pf.busy = false
 	for _, q := range pf.parked {
 		p.addWaitLocked(q) // they look at readiness again
@@ -504,7 +525,7 @@ func (p *pool) plainLocked(pr *preq) {
 	clear(pf.parked)
 	pf.parked = pf.parked[:0]
 	switch {
-	case again != 0 && p.closed:
+	case pr.state == psTrying && (pr.stop || p.closed):
 		res = canceledRes(pr)
 	case again == plainWait:
 		p.addWaitLocked(pr)
@@ -530,22 +551,23 @@ const (
 	plainSnooze = 2 // an eventfd write whose value does not fit: look again in a tick
 )
 
-// plainTransfer is the guarded plain transfer of a request whose file
+// plainCheck is the guard in front of a plain transfer on a file that
 // refuses RWF_NOWAIT and has no non-blocking description of ours: poll(2)
-// without waiting first, and the transfer only if the file is still ready
-// (or reports an error or hang-up, which the transfer then returns at once).
-// Its caller holds the file's turn, so no other request of this pool can take
-// the data or the room in between.
-func plainTransfer(pr *preq) (res int64, again int) {
+// without waiting, and the transfer only if the file is still ready (or
+// reports an error or hang-up, which the transfer then returns at once), and
+// for an eventfd write only if its value fits. Its caller holds the file's
+// turn, so no other request of this pool can take the data or the room
+// between the check and the transfer. 0 means transfer now.
+func plainCheck(pr *preq) (again int) {
 	ev := uint32(uint16(waitEvents(pr)))
 	mask := pollNow(pr.fd, ev)
 	if mask == 0 {
-		return 0, plainWait
+		return plainWait
 	}
 	if mask&ev != 0 && isWrite(pr.r.Op) && pr.pf.key.eventfd && !eventfdFits(pr) {
-		return 0, plainSnooze
+		return plainSnooze
 	}
-	return transfer(pr, false), 0
+	return 0
 }
 
 // eventfdFits reports whether an eventfd write's value fits under the
