@@ -70,14 +70,14 @@ import (
 //	                                  ├─refuses RWF_NOWAIT──▶ queued (plain)
 //	                                  └─data, EOF, error──▶ ended
 //	queued (plain) ──its file's turn is taken──▶ parked ──turn free──▶ waiting
-//	queued (plain) ──its turn──▶ trying (the check) ──ready──▶ running
+//	queued (plain) ──its turn──▶ checking ──ready──▶ running
 //	                                         ├─no longer ready──▶ waiting
 //	                                         ├─eventfd value does not fit──▶ snoozed ──tick──▶ waiting
 //	                                         └─canceled meanwhile──▶ ended
 //	queued/waiting/parked/snoozed ──cancel or close──▶ ended (the poller calls done)
 //
 // cancel succeeds in the states queued, waiting, parked and snoozed, and in
-// trying for a plain transfer's check (the worker then does not transfer);
+// checking (the worker then does not start the plain transfer);
 // it waits out the poller's trying (a non-blocking call), and refuses
 // running. A continuation of a
 // storage transfer that already moved bytes (moved > 0) is running in that
@@ -120,12 +120,13 @@ const (
 )
 
 const (
-	psQueued  uint8 = iota
-	psWaiting       // in p.waiting
-	psTrying        // the poller is making its non-blocking transfer
-	psRunning       // a worker is making its system call
-	psParked        // a plain transfer waiting for its file's turn (plainFile.parked)
-	psSnoozed       // an eventfd write waiting for room (p.snoozed)
+	psQueued   uint8 = iota
+	psWaiting        // in p.waiting
+	psTrying         // the poller is making its non-blocking transfer
+	psChecking       // a worker checks whether a plain transfer may start (plainCheck)
+	psRunning        // a worker is making its system call
+	psParked         // a plain transfer waiting for its file's turn (plainFile.parked)
+	psSnoozed        // an eventfd write waiting for room (p.snoozed)
 	psEnded
 )
 
@@ -156,7 +157,7 @@ type preq struct {
 	state uint8
 	plain bool       // after readiness, a guarded plain transfer on a worker
 	nbTry bool       // privateNonblock was tried
-	stop  bool       // canceled while its plain transfer's check ran (psTrying)
+	stop  bool       // canceled while its plain transfer's check ran (psChecking)
 	nb    int        // a non-blocking description of the file of our own, or -1
 	pf    *plainFile // the file's turn, for a plain transfer
 	moved int64      // bytes moved before this stage (start's done)
@@ -245,7 +246,7 @@ func (p *pool) cancel(tag uint64) CancelAnswer {
 		if pr == nil {
 			return CancelRefused
 		}
-		if pr.state == psTrying && pr.plain {
+		if pr.state == psChecking {
 			// A worker is checking whether its plain transfer may start
 			// (plainLocked): it will not start it.
 			pr.stop = true
@@ -344,6 +345,14 @@ func (p *pool) finish(pr *preq, res int64) {
 	p.onDone(Completion{Tag: pr.r.Tag, Res: res, Kind: KindDone})
 }
 
+// appendAt puts pr at the end of list, in state, with pr.widx its index
+// there (removeAt takes it out).
+func appendAt(list *[]*preq, pr *preq, state uint8) {
+	pr.state = state
+	pr.widx = len(*list)
+	*list = append(*list, pr)
+}
+
 // removeAt removes pr from list, where pr.widx is its index.
 func removeAt(list *[]*preq, pr *preq) {
 	l := *list
@@ -425,9 +434,7 @@ func (p *pool) enqueueLocked(pr *preq) {
 }
 
 func (p *pool) addWaitLocked(pr *preq) {
-	pr.state = psWaiting
-	pr.widx = len(p.waiting)
-	p.waiting = append(p.waiting, pr)
+	appendAt(&p.waiting, pr, psWaiting)
 	p.changed = true
 	p.wakeLocked()
 }
@@ -440,9 +447,7 @@ func (p *pool) removeWaitLocked(pr *preq) {
 // snoozeLocked puts an eventfd write whose value does not fit aside for a
 // tick (the poller's wait is bounded while any is snoozed).
 func (p *pool) snoozeLocked(pr *preq) {
-	pr.state = psSnoozed
-	pr.widx = len(p.snoozed)
-	p.snoozed = append(p.snoozed, pr)
+	appendAt(&p.snoozed, pr, psSnoozed)
 	p.wakeLocked()
 }
 
@@ -498,16 +503,14 @@ func (p *pool) worker() {
 func (p *pool) plainLocked(pr *preq) {
 	pf := pr.pf
 	if pf.busy {
-		pr.state = psParked
-		pr.widx = len(pf.parked)
-		pf.parked = append(pf.parked, pr)
+		appendAt(&pf.parked, pr, psParked)
 		return
 	}
 	pf.busy = true
 	// The check before the transfer cannot block: a cancel meanwhile marks
 	// the request (stop) and is answered at once, and the request ends
 	// canceled here instead of transferring.
-	pr.state = psTrying
+	pr.state = psChecking
 	p.mu.Unlock()
 	again := plainCheck(pr)
 	p.mu.Lock()
@@ -525,7 +528,7 @@ func (p *pool) plainLocked(pr *preq) {
 	clear(pf.parked)
 	pf.parked = pf.parked[:0]
 	switch {
-	case pr.state == psTrying && (pr.stop || p.closed):
+	case pr.state == psChecking && (pr.stop || p.closed):
 		res = canceledRes(pr)
 	case again == plainWait:
 		p.addWaitLocked(pr)
