@@ -15,8 +15,9 @@ import (
 )
 
 // file is a base file whose data moves through the Context. Methods it does not
-// define are the base file's. SyncTo, Preallocate and Prefetch are in
-// ops_linux.go (through the Context) and ops_other.go (the base file's).
+// define are the base file's. SyncTo and Preallocate are in ops_linux.go
+// (through the Context) and ops_other.go (the base file's); Prefetch is the
+// base file's everywhere (ops_*.go).
 type file struct {
 	vfs.File // base's file: Close, Stat, Fd
 
@@ -35,20 +36,6 @@ type file struct {
 	// syncRange says whether SyncTo uses sync_file_range (Linux; unknown
 	// until the first SyncTo, then yes or no: ops_linux.go).
 	syncRange atomic.Uint32
-
-	// Prefetch's request in flight (ops_linux.go) and the one waiting
-	// behind it; Close waits for them.
-	pfMu      sync.Mutex
-	pfBusy    bool
-	pfHasNext bool
-	pfNext    [2]int64
-	pfWG      sync.WaitGroup
-}
-
-// Close waits for a Prefetch still in flight, then closes the base file.
-func (f *file) Close() error {
-	f.pfWG.Wait()
-	return f.File.Close()
 }
 
 var (

@@ -19,14 +19,15 @@
 //     Pebble's WAL, MANIFEST and sstable writers are sequential Write callers;
 //   - Sync is OpFsync and SyncData is OpFdsync, through aio.Context.Do;
 //   - on Linux, SyncTo is OpSyncFileRange (or OpFdsync where vfs.Default
-//     would fdatasync), Preallocate is OpFallocate with FALLOC_FL_KEEP_SIZE,
-//     and Prefetch is OpFadvise with POSIX_FADV_WILLNEED (the kernel's
-//     readahead(2)), each with vfs.Default's semantics (ops_linux.go).
+//     would fdatasync) and Preallocate is OpFallocate with
+//     FALLOC_FL_KEEP_SIZE, each with vfs.Default's semantics (ops_linux.go).
 //
-// Everything else is the base file's or the base FS's own: Stat, Fd, Close,
+// Everything else is what the base file or the base FS does: Stat, Fd, Close,
 // directories (OpenDir and their Sync), Link, Remove, Rename, Lock, List,
-// MkdirAll, GetDiskUsage; and, outside Linux, SyncTo, Preallocate and
-// Prefetch (where vfs.Default does a full sync, nothing and nothing).
+// MkdirAll, GetDiskUsage; Prefetch, which on Linux is readahead(2) on the
+// caller's goroutine (a request costs a warm scan more than the hint saves:
+// ops_linux.go); and, outside Linux, SyncTo and Preallocate (where
+// vfs.Default does a full sync and nothing).
 //
 // # Descriptors
 //

@@ -32,6 +32,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/pprof"
 	"slices"
 	"strings"
 	"sync"
@@ -52,6 +53,8 @@ var (
 	nCold    = flag.Int("cold-gets", 16_000, "Gets per get-cold round")
 	nScans   = flag.Int("scans", 8_000, "scans per scan round")
 	nLoad    = flag.Int("load-keys", 100_000, "keys per load round")
+	only     = flag.String("workloads", "", "comma-separated workloads to run (default: all)")
+	cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the measured workloads to this file")
 )
 
 const valueSize = 100
@@ -141,11 +144,29 @@ func run() error {
 			return measure(*nLoad, func() error { return build(d, t.fs, *nLoad, false) })
 		}},
 	}
+	if *only != "" {
+		want := strings.Split(*only, ",")
+		workloads = slices.DeleteFunc(workloads, func(w workload) bool { return !slices.Contains(want, w.name) })
+		if len(workloads) == 0 {
+			return fmt.Errorf("-workloads %q names none of get-warm, get-cold, scan, load", *only)
+		}
+	}
 	if !canDropCache {
 		fmt.Printf("get-cold left out: %s\n", noDropCache)
 		workloads = slices.DeleteFunc(workloads, func(w workload) bool { return w.name == "get-cold" })
 	}
 
+	if *cpuProf != "" {
+		f, err := os.Create(*cpuProf)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	res := map[string]map[string][]result{} // workload -> target -> per round
 	for _, w := range workloads {
 		res[w.name] = map[string][]result{}
@@ -154,7 +175,14 @@ func run() error {
 		for _, w := range workloads {
 			for i := range targets {
 				t := targets[(i+r)%len(targets)]
-				out, err := w.run(t, r)
+				var out result
+				var err error
+				// Labelled so that -cpuprofile's samples can be told apart:
+				// go tool pprof -tagfocus fs=uring (goroutines started
+				// inside inherit the label).
+				pprof.Do(context.Background(), pprof.Labels("fs", t.name, "workload", w.name), func(context.Context) {
+					out, err = w.run(t, r)
+				})
 				if err != nil {
 					return fmt.Errorf("%s on %s: %w", w.name, t.name, err)
 				}
