@@ -13,7 +13,9 @@ import (
 	"io"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"testing/iotest"
 	"time"
@@ -808,6 +810,7 @@ func cfdTestManyGoroutines(t *testing.T, be string) {
 
 	var wg sync.WaitGroup
 	var mu sync.Mutex
+	var inflight [workers]atomic.Pointer[aio.IOCB] // each worker's latest read after a cancellation
 	stats := map[string]int{}
 	count := func(k string) {
 		mu.Lock()
@@ -877,6 +880,7 @@ func cfdTestManyGoroutines(t *testing.T, be string) {
 						return
 					}
 					cb2 := &aio.IOCB{Op: aio.OpRead, FD: pp.r, Buf: make([]byte, len(msg))}
+					inflight[g].Store(cb2)
 					if ev, err := c.Do(context.Background(), cb2); err != nil || ev.Res != int64(len(msg)) || !bytes.Equal(cb2.Buf, msg) {
 						t.Errorf("worker %d: read after cancellation = %s, %v, %q; want %q", g, fmtRes(ev.Res), err, cb2.Buf, msg)
 						return
@@ -953,7 +957,27 @@ func cfdTestManyGoroutines(t *testing.T, be string) {
 			directRounds++
 		}
 	}()
-	finishes(t, 60*time.Second, "16 Do goroutines and a GetEvents goroutine", wg.Wait)
+	if _, _, ok := runWithin(60*time.Second, wg.Wait); !ok {
+		// Say where the data is before the cleanup's Destroy frees the
+		// stuck calls: in a pipe (a lost wake-up) or nowhere (eaten).
+		for i, pp := range pipes {
+			if n, err := unix.IoctlGetInt(pp.r, unix.TIOCINQ); err != nil || n != 0 {
+				t.Logf("pipe %d holds %d unread bytes (%v)", i, n, err)
+			}
+		}
+		t.Logf("stats %+v", c.Stats())
+		for g := range inflight {
+			if cb := inflight[g].Load(); cb != nil {
+				if err := c.Error(cb); err != unix.EINPROGRESS {
+					t.Logf("worker %d: the read after cancellation: Error = %v, buffer %q", g, err, cb.Buf)
+				}
+			}
+		}
+		var buf bytes.Buffer
+		_ = pprof.Lookup("goroutine").WriteTo(&buf, 1)
+		t.Logf("goroutines:\n%s", buf.String())
+		t.Fatalf("16 Do goroutines and a GetEvents goroutine did not return within 1m0s")
+	}
 	if direct != nil {
 		t.Fatalf("Submit/GetEvents goroutine: %v", direct)
 	}

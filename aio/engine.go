@@ -128,6 +128,7 @@ type Context struct {
 	pendInl       []backend.Completion // the combiner's inline completions
 	submitting    bool                 // a combiner is handing requests over
 	queuedWaiters int                  // waiting for a queued request to be handed over
+	roundHook     func(before bool)    // tests only: called around each round's Backend.Submit, without mu
 	passes        uint64               // reaper passes finished (drainReady waits for one)
 	passWaiters   int
 
@@ -764,7 +765,10 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	s.cb, s.data, s.fd, s.private = cb, cb.Data, int32(cb.FD), private
 	c.subOrder++
 	s.order = c.subOrder
-	s.canceling, s.done, s.answered = false, false, false
+	// Not queued (submitDo marks it after this): the slot's previous
+	// request may have ended, and freed it, while the round that carried
+	// it was still in the backend, before that round could clear the mark.
+	s.canceling, s.done, s.answered, s.queued = false, false, false, false
 	if s.wake != nil {
 		// A token left by a hand-off its previous Do did not need.
 		select {

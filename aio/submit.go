@@ -81,15 +81,27 @@ func (c *Context) combine() {
 		// returned must count it.
 		c.nSubmits.Add(1)
 		c.nReqs.Add(uint64(len(batch)))
+		if c.roundHook != nil {
+			c.roundHook(true)
+		}
 		c.beMu.RLock()
 		taken, ninl, err := c.be.Submit(batch, inl)
 		c.beMu.RUnlock()
 		if taken < len(batch) {
 			c.nReqs.Add(-uint64(len(batch) - taken))
 		}
+		if c.roundHook != nil {
+			c.roundHook(false)
+		}
 		c.mu.Lock()
 		for i := range batch {
-			c.slots[uint32(batch[i].Tag)].queued = false
+			// Only if the slot still holds this request: one that ended
+			// while the round was in the backend may have freed its slot,
+			// and a request queued for the next round may hold it now.
+			idx := int32(uint32(batch[i].Tag))
+			if s := &c.slots[idx]; s.tag(idx) == batch[i].Tag {
+				s.queued = false
+			}
 		}
 		for i := taken; i < len(batch); i++ {
 			// It never reached the kernel (the backend's ring failed): the
