@@ -78,23 +78,22 @@ func isStorage(fd int32) bool {
 // descriptor; no descriptor left to duplicate, EMFILE: then the file cannot be
 // held, and the request fails rather than risk another file).
 func (g *stager) divert(r *Req, how uint8, moved int64) int64 {
-	dfd, err := unix.FcntlInt(uintptr(r.FD), unix.F_DUPFD_CLOEXEC, 0)
+	p, err := g.pool()
+	if err != nil {
+		return errRes(err)
+	}
+	df, err := p.acquire(r.FD)
 	if err != nil {
 		return errRes(err)
 	}
 	if how == 0 {
 		var errno unix.Errno
-		if how, errno = stageHow(r, dfd); errno != 0 {
-			unix.Close(dfd)
+		if how, errno = stageHow(r, df.fd); errno != 0 {
+			p.release(df)
 			return -int64(errno)
 		}
 	}
-	p, err := g.pool()
-	if err != nil {
-		unix.Close(dfd)
-		return errRes(err)
-	}
-	p.start(r, dfd, true, how, moved)
+	p.startOn(r, df, how, moved)
 	return 0
 }
 

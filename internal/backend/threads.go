@@ -104,9 +104,9 @@ func (t *threads) Submit(reqs []Req, inline []Completion) (int, int, error) {
 		if !done {
 			// Bind the request to the file: the pool gets its own descriptor.
 			// res is what try moved already (a short first try).
-			fd, err := dupCloexec(int(r.FD))
+			df, err := t.p.acquire(r.FD)
 			if err == nil {
-				t.p.start(r, fd, true, how, res)
+				t.p.startOn(r, df, how, res)
 				continue
 			}
 			res = errnoRes(err)
