@@ -225,13 +225,47 @@ func (p *pool) start(r *Req, fd int, own bool, how uint8, done int64) {
 // startOn is start on a descriptor of the pool's (acquire, heldLocked): the
 // request takes over the caller's reference to df, which finish releases.
 func (p *pool) startOn(r *Req, df *dfile, how uint8, done int64) {
-	pr := &preq{r: *r, fd: df.fd, df: df, how: how, moved: done, nb: -1}
+	p.startMany([]poolStart{{r: r, df: df, how: how, moved: done}})
+}
+
+// poolStart is one request for startMany.
+type poolStart struct {
+	r      *Req
+	df     *dfile
+	how    uint8
+	moved  int64
+	addRef bool // take a reference to df here (else the caller's is taken over)
+}
+
+// startMany is startOn for each of reqs, under one lock round: a Submit of
+// N requests costs one, not N.
+func (p *pool) startMany(reqs []poolStart) {
+	prs := make([]preq, len(reqs))
 	p.mu.Lock()
+	for _, s := range reqs {
+		if s.addRef {
+			s.df.refs++
+		}
+	}
 	if p.closed {
 		p.mu.Unlock()
-		p.finish(pr, canceledRes(pr))
+		for i, s := range reqs {
+			pr := &prs[i]
+			*pr = preq{r: *s.r, fd: s.df.fd, df: s.df, how: s.how, moved: s.moved, nb: -1}
+			p.finish(pr, canceledRes(pr))
+		}
 		return
 	}
+	for i, s := range reqs {
+		pr := &prs[i]
+		*pr = preq{r: *s.r, fd: s.df.fd, df: s.df, how: s.how, moved: s.moved, nb: -1}
+		p.startLocked(pr)
+	}
+	p.mu.Unlock()
+}
+
+func (p *pool) startLocked(pr *preq) {
+	how, r := pr.how, &pr.r
 	if how == poolWait && !haveNowait {
 		p.makePlainLocked(pr, plainKeyOf(pr))
 	}
@@ -241,7 +275,6 @@ func (p *pool) startOn(r *Req, df *dfile, how uint8, done int64) {
 	} else {
 		p.addWaitLocked(pr)
 	}
-	p.mu.Unlock()
 }
 
 // cancel stops tag's request if it has not started moving data: queued for a
@@ -260,6 +293,31 @@ func (p *pool) startOn(r *Req, df *dfile, how uint8, done int64) {
 func (p *pool) cancel(tag uint64) CancelAnswer {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	a := p.cancelLocked(tag)
+	if a == CancelPending {
+		p.wakeLocked()
+	}
+	return a
+}
+
+// cancelMany is cancel for each of tags, under one lock round and with one
+// wake-up of the poller; answers[i] is tags[i]'s.
+func (p *pool) cancelMany(tags []uint64, answers []CancelAnswer) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	wake := false
+	for i, tag := range tags {
+		answers[i] = p.cancelLocked(tag)
+		wake = wake || answers[i] == CancelPending
+	}
+	if wake {
+		p.wakeLocked()
+	}
+}
+
+// cancelLocked is cancel's work; the caller wakes the poller for a
+// CancelPending answer.
+func (p *pool) cancelLocked(tag uint64) CancelAnswer {
 	for {
 		pr := p.reqs[tag]
 		if pr == nil {
@@ -285,7 +343,6 @@ func (p *pool) cancel(tag uint64) CancelAnswer {
 		if !p.endLocked(pr) {
 			return CancelRefused
 		}
-		p.wakeLocked()
 		return CancelPending
 	}
 }

@@ -98,21 +98,33 @@ func (t *threads) signalLocked() {
 
 func (t *threads) Submit(reqs []Req, inline []Completion) (int, int, error) {
 	ninl := 0
+	var starts []poolStart
+	lastFD, lastDF := int32(-1), (*dfile)(nil)
 	for i := range reqs {
 		r := &reqs[i]
 		how, res, done := t.try(r)
 		if !done {
 			// Bind the request to the file: the pool gets its own descriptor.
-			// res is what try moved already (a short first try).
+			// res is what try moved already (a short first try). A number
+			// names one file for the whole Submit call, so requests in a
+			// row on one number share what the first one acquired.
+			if lastDF != nil && r.FD == lastFD {
+				starts = append(starts, poolStart{r: r, df: lastDF, how: how, moved: res, addRef: true})
+				continue
+			}
 			df, err := t.p.acquire(r.FD)
 			if err == nil {
-				t.p.startOn(r, df, how, res)
+				starts = append(starts, poolStart{r: r, df: df, how: how, moved: res})
+				lastFD, lastDF = r.FD, df
 				continue
 			}
 			res = errnoRes(err)
 		}
 		inline[ninl] = Completion{Tag: r.Tag, Res: res}
 		ninl++
+	}
+	if len(starts) > 0 {
+		t.p.startMany(starts) // one lock round for the batch
 	}
 	return len(reqs), ninl, nil
 }
@@ -245,9 +257,7 @@ func (t *threads) Cancel(tag uint64) (CancelAnswer, error) {
 }
 
 func (t *threads) CancelMany(tags []uint64, answers []CancelAnswer) error {
-	for i, tag := range tags {
-		answers[i] = t.p.cancel(tag)
-	}
+	t.p.cancelMany(tags, answers)
 	return nil
 }
 
