@@ -21,12 +21,15 @@ import (
 //     fdatasync, sync_file_range, fallocate, posix_fadvise, or the plain
 //     transfer on a file that refuses RWF_NOWAIT. A blocked worker holds one
 //     OS thread; an idle one holds none.
-//   - One poller waits in poll(2) for every request that waits for readiness,
-//     however many there are (a thousand pending pipe reads hold one thread,
-//     not a thousand). A wake pipe in its poll set lets start, cancel and close
-//     change the set. When a file is ready the poller itself moves the data with
-//     preadv2/pwritev2 and RWF_NOWAIT: that call cannot block, so doing it here
-//     saves a hand-off to a worker and its wake-up (one thread switch per
+//   - One poller waits for every request that waits for readiness, however
+//     many there are (a thousand pending pipe reads hold one thread, not a
+//     thousand): with epoll on Linux (poller_linux.go), poll(2) elsewhere
+//     (poller_other.go). It watches descriptors (dfile, pool_fd.go), each
+//     with the list of requests waiting on it, so an event costs the waiters
+//     of the descriptor that became ready and a cancel O(1), whatever the
+//     size of the waiting set. When a file is ready the poller itself moves
+//     the data with preadv2/pwritev2 and RWF_NOWAIT: that call cannot block,
+//     so doing it here saves a hand-off to a worker and its wake-up (one thread switch per
 //     request), and it keeps working when every worker is stuck in a slow
 //     fsync. The poller also delivers the completions of canceled requests,
 //     so that done always runs on a pool goroutine, never inside cancel's
@@ -55,13 +58,11 @@ import (
 // The pool therefore holds at most max+1 OS threads blocked in system calls
 // (max workers, one poller).
 //
-// poll(2) rather than epoll: it runs unchanged on every Unix, it has no
-// registrations that can go stale when a caller closes a descriptor that is
-// still registered (epoll keys on the open file, not the number), two
-// requests may wait on the same descriptor, and a tty is as pollable as a
-// pipe. The cost is that each change to the set rebuilds the poll array,
-// O(waiting requests); measured at a thousand waiting pipe reads that is
-// microseconds.
+// The descriptors are the pool's own (a duplicate shared by the requests on
+// one open file, or a number the caller holds for the request's life:
+// pool_fd.go), so a registration can never outlive its file's number: epoll
+// keys on the open file and the number together, and the pool removes a
+// registration before it closes the descriptor.
 //
 // Request states (preq.state), all changes under p.mu:
 //
@@ -125,7 +126,7 @@ const (
 
 const (
 	psQueued   uint8 = iota
-	psWaiting        // in p.waiting
+	psWaiting        // in its dfile's waiters
 	psTrying         // the poller is making its non-blocking transfer
 	psChecking       // a worker checks whether a plain transfer may start (plainCheck)
 	psRunning        // a worker is making its system call

@@ -23,7 +23,8 @@ import (
 // caller closes the fd and the number is reused before the request ends. So a
 // backend diverts a request while the caller is still inside Submit, when the
 // number certainly names the caller's file, and the pool works on a duplicate
-// of the descriptor (F_DUPFD_CLOEXEC) that it closes when the request ends: the
+// of the descriptor (F_DUPFD_CLOEXEC), shared by the requests on the same
+// open file and closed when the last of them ends (pool_fd.go): the
 // request completes on the original file, as io_uring's own requests do (they
 // hold a reference to the file). Requests diverted later, from a completion
 // that arrives after Submit returned (classic AIO's rare asynchronous -EAGAIN

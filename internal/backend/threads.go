@@ -16,10 +16,12 @@ import (
 // refused (seccomp, kernel.io_uring_disabled, fs.aio-max-nr).
 //
 // Submit binds each request to the file its descriptor names at that moment:
-// it duplicates the descriptor (F_DUPFD_CLOEXEC) and the pool owns and closes
-// the duplicate, so a caller that closes the number and opens another file
-// under it cannot redirect a request still queued or waiting. The cost is one
-// fcntl and one close per request. When the duplicate cannot be made (EMFILE:
+// the pool works on a duplicate of the descriptor (F_DUPFD_CLOEXEC) that it
+// owns and closes, shared by the requests outstanding on the same open file
+// (pool_fd.go: kcmp proves the number still names it), so a caller that
+// closes the number and opens another file under it cannot redirect a
+// request still queued or waiting. The cost is one fcntl and one close per
+// open file, and one kcmp per further request. When the duplicate cannot be made (EMFILE:
 // the process is at RLIMIT_NOFILE; EBADF: not an open descriptor) the request
 // ends at once with that errno as an inline completion: it was accepted, and
 // its event carries the failure, as a per-request failure does on the kernel
