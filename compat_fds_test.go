@@ -28,6 +28,7 @@ func init() {
 	for _, kind := range []string{"pipe", "socket", "eventfd", "tty", "regular"} {
 		registerCompat("fds/file-after-close-reuse/"+kind, func(t *testing.T, be string) { fdsFileAfterReuse(t, be, kind) })
 	}
+	registerCompat("fds/file-needs-no-descriptor", fdsFileNoDescriptor)
 	registerCompat("fds/32768-polls-one-pipe", fds32768Polls)
 	registerCompat("fds/count-after-100k-mixed", fdsCountAfterMixed)
 }
@@ -191,6 +192,63 @@ func fdsFileAfterReuse(t *testing.T, be string, kind string) {
 	case <-closed:
 	case <-time.After(eventWait):
 		t.Fatalf("Close did not return within %v", eventWait)
+	}
+}
+
+// fdsFileNoDescriptor: a File's request holds its descriptor through
+// RawConn.Control for its whole life, so the library needs no duplicate of
+// it: with no descriptor left (RLIMIT_NOFILE lowered to the lowest free
+// number) a read through a File that waits on a pipe still waits and reads,
+// where a duplicate would have failed it with EMFILE.
+func fdsFileNoDescriptor(t *testing.T, be string) {
+	c := newContext(t, be, 8)
+	r, w, _, wfd := osPipe(t)
+	_ = w
+	af := aio.NewFile(c, r)
+	q := make([]byte, 8)
+	read := func() (int, error) {
+		type result struct {
+			n   int
+			err error
+		}
+		got := make(chan result, 1)
+		go func() {
+			n, err := af.ReadAt(q, 0)
+			got <- result{n, err}
+		}()
+		time.Sleep(20 * time.Millisecond) // let it wait
+		writeFull(t, wfd, []byte("12345678"))
+		select {
+		case res := <-got:
+			return res.n, res.err
+		case <-time.After(eventWait):
+			t.Fatalf("File.ReadAt did not end within %v after data came", eventWait)
+		}
+		return 0, nil
+	}
+	// Once with descriptors to spare: whatever the Context starts on first
+	// use (a pool and its poller) is started.
+	if n, err := read(); n != 8 || err != nil {
+		t.Fatalf("ReadAt = %d, %v", n, err)
+	}
+	var orig unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &orig); err != nil {
+		t.Fatal(err)
+	}
+	probe, err := unix.Open("/dev/null", unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	unix.Close(probe)
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &unix.Rlimit{Cur: uint64(probe), Max: orig.Max}); err != nil {
+		t.Fatal(err)
+	}
+	n, err := read()
+	if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &orig); err != nil {
+		t.Fatal(err)
+	}
+	if n != 8 || err != nil || string(q) != "12345678" {
+		t.Fatalf("ReadAt with no descriptor left = %d, %v, %q; want 8, nil, \"12345678\"", n, err, q)
 	}
 }
 

@@ -232,7 +232,7 @@ func (p *pool) startOn(r *Req, df *dfile, how uint8, done int64) {
 // poolStart is one request for startMany.
 type poolStart struct {
 	r      *Req
-	df     *dfile
+	df     *dfile // nil: r.FD is held by the caller (Req.Hint HintHeld); heldLocked finds its dfile
 	how    uint8
 	moved  int64
 	addRef bool // take a reference to df here (else the caller's is taken over)
@@ -243,8 +243,12 @@ type poolStart struct {
 func (p *pool) startMany(reqs []poolStart) {
 	prs := make([]preq, len(reqs))
 	p.mu.Lock()
-	for _, s := range reqs {
-		if s.addRef {
+	for i := range reqs {
+		s := &reqs[i]
+		switch {
+		case s.df == nil:
+			s.df = p.heldLocked(int(s.r.FD))
+		case s.addRef:
 			s.df.refs++
 		}
 	}
@@ -474,17 +478,6 @@ func (p *pool) releasePlainLocked(pr *preq) {
 	}
 }
 
-// complete ends a running request with res.
-func (p *pool) complete(pr *preq, res int64) {
-	p.mu.Lock()
-	pr.state = psEnded
-	if p.reqs[pr.r.Tag] == pr {
-		delete(p.reqs, pr.r.Tag)
-	}
-	p.mu.Unlock()
-	p.finish(pr, res)
-}
-
 // total combines the bytes moved before this stage with this stage's result.
 func total(moved, res int64) int64 {
 	switch {
@@ -572,6 +565,10 @@ func (p *pool) snoozeLocked(pr *preq) {
 	p.wakeLocked()
 }
 
+// worker runs queued requests. A blocking call costs two lock rounds: one
+// that ends it (its state and its descriptor at once), and one, after its
+// done, that takes the next. (Taking the next before done would make it
+// uncancelable while done runs.)
 func (p *pool) worker() {
 	defer p.wg.Done()
 	p.mu.Lock()
@@ -591,14 +588,25 @@ func (p *pool) worker() {
 		if pr.state != psQueued {
 			continue // canceled while queued
 		}
-		if pr.how == poolRun {
-			pr.state = psRunning
-			p.mu.Unlock()
-			p.complete(pr, total(pr.moved, runOp(pr)))
-			p.mu.Lock()
+		if pr.how != poolRun {
+			p.plainLocked(pr)
 			continue
 		}
-		p.plainLocked(pr)
+		pr.state = psRunning
+		p.mu.Unlock()
+		res := total(pr.moved, runOp(pr))
+		p.mu.Lock()
+		pr.state = psEnded
+		if p.reqs[pr.r.Tag] == pr {
+			delete(p.reqs, pr.r.Tag)
+		}
+		closeFD := p.releaseLocked(pr.df)
+		p.mu.Unlock()
+		if closeFD >= 0 {
+			unix.Close(closeFD)
+		}
+		p.onDone(Completion{Tag: pr.r.Tag, Res: res, Kind: KindDone})
+		p.mu.Lock()
 	}
 }
 

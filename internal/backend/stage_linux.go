@@ -51,6 +51,12 @@ func stageHow(r *Req, fd int) (how uint8, errno unix.Errno) {
 	if !r.isTransfer() {
 		return poolRun, 0
 	}
+	switch {
+	case r.Hint&HintStorage != 0:
+		return poolRun, 0
+	case r.Hint&HintStream != 0:
+		return poolWait, 0
+	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
 		return 0, err.(unix.Errno)
@@ -83,8 +89,14 @@ func (g *stager) divert(r *Req, how uint8, moved int64) int64 {
 	if err != nil {
 		return errRes(err)
 	}
-	df, err := p.acquire(r.FD)
-	if err != nil {
+	var df *dfile
+	if r.Hint&HintHeld != 0 {
+		// The number is held open for the request's life (a File's
+		// request): no duplicate.
+		p.mu.Lock()
+		df = p.heldLocked(int(r.FD))
+		p.mu.Unlock()
+	} else if df, err = p.acquire(r.FD); err != nil {
 		return errRes(err)
 	}
 	if how == 0 {
