@@ -32,8 +32,11 @@ import (
 //     so doing it here saves a hand-off to a worker and its wake-up (one thread switch per
 //     request), and it keeps working when every worker is stuck in a slow
 //     fsync. The poller also delivers the completions of canceled requests,
-//     so that done always runs on a pool goroutine, never inside cancel's
-//     caller.
+//     so that done runs on a pool goroutine, never inside cancel's caller
+//     (kaio's and uring's done wakes their Reap, which may need a lock that
+//     Cancel's caller holds); threads, whose done only queues the completion,
+//     lets cancel deliver them itself (cancelDone), which spares a wake-up of
+//     the poller's thread per Cancel.
 //
 // Files that refuse RWF_NOWAIT (ttys, named pipes, eventfd writes, inotify,
 // and every file on systems without RWF_NOWAIT). Readiness does not promise
@@ -75,7 +78,7 @@ import (
 //	                                         ├─no longer ready──▶ waiting
 //	                                         ├─eventfd value does not fit──▶ snoozed ──tick──▶ waiting
 //	                                         └─canceled meanwhile──▶ ended
-//	queued/waiting/parked/snoozed ──cancel or close──▶ ended (the poller calls done)
+//	queued/waiting/parked/snoozed ──cancel or close──▶ ended (the poller calls done, or cancel: cancelDone)
 //
 // cancel succeeds in the states queued, waiting, parked and snoozed, and in
 // checking (the worker then does not start the plain transfer);
@@ -97,6 +100,7 @@ type pool struct {
 	cond          sync.Cond // workers wait here for queue
 	settled       sync.Cond // cancels wait here for a psTrying request's outcome
 	cancelWaiters int
+	cancelDone    bool // done may run on cancel's caller (threads: it only queues the completion); set before any start
 	reqs          map[uint64]*preq
 	queue         []*preq  // for workers, FIFO; canceled entries are skipped
 	active        []*dfile // descriptors with waiting requests; dfile.aidx indexes it
@@ -296,43 +300,51 @@ func (p *pool) startLocked(pr *preq) {
 // nothing and would wait again. Without that wait, a read on a pipe that
 // another reader had just drained would be refused and then wait forever.
 func (p *pool) cancel(tag uint64) CancelAnswer {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	a := p.cancelLocked(tag)
-	if a == CancelPending {
-		p.wakeLocked()
-	}
-	return a
+	tags, answers := [1]uint64{tag}, [1]CancelAnswer{}
+	p.cancelMany(tags[:], answers[:])
+	return answers[0]
 }
 
-// cancelMany is cancel for each of tags, under one lock round and with one
-// wake-up of the poller; answers[i] is tags[i]'s.
+// cancelMany is cancel for each of tags, under one lock round; answers[i] is
+// tags[i]'s. The requests it stops are delivered by the poller (one wake-up
+// for the batch), or, where the pool's done may run on the canceling
+// goroutine (cancelDone), here, once the lock is released: no thread has to
+// wake for them.
 func (p *pool) cancelMany(tags []uint64, answers []CancelAnswer) {
+	var mine []*preq
 	p.mu.Lock()
-	defer p.mu.Unlock()
-	wake := false
 	for i, tag := range tags {
-		answers[i] = p.cancelLocked(tag)
-		wake = wake || answers[i] == CancelPending
+		var pr *preq
+		answers[i], pr = p.cancelLocked(tag)
+		if pr == nil {
+			continue
+		}
+		if p.cancelDone {
+			mine = append(mine, pr)
+		} else {
+			p.ended = append(p.ended, pr)
+			p.wakeLocked()
+		}
 	}
-	if wake {
-		p.wakeLocked()
+	p.mu.Unlock()
+	for _, pr := range mine {
+		p.finish(pr, canceledRes(pr))
 	}
 }
 
-// cancelLocked is cancel's work; the caller wakes the poller for a
-// CancelPending answer.
-func (p *pool) cancelLocked(tag uint64) CancelAnswer {
+// cancelLocked is cancel's work. A request it stops is returned, ended, for
+// the caller to deliver.
+func (p *pool) cancelLocked(tag uint64) (CancelAnswer, *preq) {
 	for {
 		pr := p.reqs[tag]
 		if pr == nil {
-			return CancelRefused
+			return CancelRefused, nil
 		}
 		if pr.state == psChecking {
 			// A worker is checking whether its plain transfer may start
 			// (plainLocked): it will not start it.
 			pr.stop = true
-			return CancelPending
+			return CancelPending, nil
 		}
 		if pr.state == psTrying {
 			p.cancelWaiters++
@@ -343,12 +355,12 @@ func (p *pool) cancelLocked(tag uint64) CancelAnswer {
 		if pr.moved > 0 && pr.how == poolRun {
 			// A storage transfer that moved bytes already has started:
 			// stopping it now would report those bytes as a short count.
-			return CancelRefused
+			return CancelRefused, nil
 		}
 		if !p.endLocked(pr) {
-			return CancelRefused
+			return CancelRefused, nil
 		}
-		return CancelPending
+		return CancelPending, pr
 	}
 }
 
@@ -363,7 +375,9 @@ func (p *pool) close() {
 	}
 	p.closed = true
 	for _, pr := range p.reqs {
-		p.endLocked(pr)
+		if p.endLocked(pr) {
+			p.ended = append(p.ended, pr)
+		}
 	}
 	p.idle = 0
 	p.cond.Broadcast()
@@ -373,9 +387,9 @@ func (p *pool) close() {
 	p.closePoller()
 }
 
-// endLocked moves a queued, waiting, parked or snoozed request to ended, for
-// the poller to deliver. It reports false when the request is running (or
-// already ended).
+// endLocked moves a queued, waiting, parked or snoozed request to ended; the
+// caller delivers it (or puts it in p.ended for the poller). It reports false
+// when the request is running (or already ended).
 func (p *pool) endLocked(pr *preq) bool {
 	switch pr.state {
 	case psQueued:
@@ -391,7 +405,6 @@ func (p *pool) endLocked(pr *preq) bool {
 	}
 	pr.state = psEnded
 	delete(p.reqs, pr.r.Tag)
-	p.ended = append(p.ended, pr)
 	return true
 }
 

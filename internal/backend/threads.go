@@ -78,6 +78,10 @@ func newThreads(workers int) (*threads, error) {
 	if err != nil {
 		return nil, err
 	}
+	// threads' done only queues the completion under t.mu, which no caller
+	// of Cancel holds: a canceled request is delivered on Cancel's own
+	// goroutine, without waking the poller's thread.
+	p.cancelDone = true
 	t.p = p
 	return t, nil
 }
