@@ -1,6 +1,10 @@
+//go:build linux && !uringaio_poll
+
 package backend
 
-// The pool's readiness mechanism on Linux: epoll.
+// The pool's readiness mechanism on Linux: epoll. (Built with the tag
+// uringaio_poll, Linux uses poller_other.go's poll(2) instead: that is how
+// the poll(2) poller that other systems run is tested here.)
 //
 // Each descriptor of the pool (dfile) with requests waiting on it is
 // registered once, EPOLLONESHOT, for the union of the events its waiters wait

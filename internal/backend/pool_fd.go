@@ -38,6 +38,7 @@ type dfile struct {
 	bits    [16]int32 // how many waiters wait for each poll bit
 	aidx    int       // index in p.active while it has waiters, else -1
 
+	//lint:ignore U1000 empty for poll(2) (poller_other.go)
 	pollerFile // the readiness mechanism's own (poller_*.go)
 }
 
