@@ -99,6 +99,9 @@ type IOCB struct {
 	ctx   atomic.Pointer[Context] // the Context it was last submitted to
 	slot  atomic.Int32            // its slot there, while outstanding
 	res   atomic.Int64            // the result, once completed (Error reads it)
+	// hint is backend.Req.Hint, set only on the library's own IOCBs (rwAsync,
+	// for a File's request) before they are submitted; a caller's is 0.
+	hint uint8
 }
 
 const (

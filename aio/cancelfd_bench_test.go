@@ -20,8 +20,8 @@ import (
 // cancel time per request. The Context is created once per sub-benchmark:
 // io_destroy on classic AIO alone costs tens of milliseconds.
 func BenchmarkCancelFD(b *testing.B) {
-	for _, be := range []string{"uring", "kaio"} {
-		for _, n := range []int{1, 100, 1000} {
+	for _, be := range []string{"uring", "kaio", "threads"} {
+		for _, n := range []int{1, 100, 1000, 10000} {
 			for _, op := range []string{"poll", "read"} {
 				b.Run(fmt.Sprintf("backend=%s/n=%d/op=%s", be, n, op), func(b *testing.B) {
 					cfdBenchCancelFD(b, be, n, op)

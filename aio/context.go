@@ -217,14 +217,17 @@ func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) 
 	}
 	if !c.cs.off {
 		// On the caller's goroutine where the policy allows (§8.5).
-		return c.transfer(ctx, op, c.cs.fds.get(fd), true, fd, p, off)
+		return c.transfer(ctx, op, c.cs.fds.get(fd), true, 0, fd, p, off)
 	}
-	return c.rwAsync(ctx, op, fd, p, off)
+	return c.rwAsync(ctx, op, fd, p, off, 0)
 }
 
 // rwAsync is ReadAt or WriteAt through the backend: a request per MaxRW
 // bytes, on the calling P's lane.
-func (c *Context) rwAsync(ctx context.Context, op Op, fd int, p []byte, off int64) (int, error) {
+//
+// hint is what the caller knows of fd (backend.Req.Hint; 0 for a raw
+// descriptor).
+func (c *Context) rwAsync(ctx context.Context, op Op, fd int, p []byte, off int64, hint uint8) (int, error) {
 	// The IOCB outlives this frame in a slot while the request runs, so it
 	// would escape to the heap; a pooled one costs no allocation. It is idle
 	// again when Do returns.
@@ -234,10 +237,11 @@ func (c *Context) rwAsync(ctx context.Context, op Op, fd int, p []byte, off int6
 	}
 	cb := iocbs.Get().(*IOCB)
 	defer func() {
-		cb.Buf = nil
+		cb.Buf, cb.hint = nil, 0
 		iocbs.Put(cb)
 	}()
 	done := 0
+	cb.hint = hint
 	for {
 		cb.Op, cb.FD, cb.Buf, cb.Offset = op, fd, p[done:min(len(p), done+MaxRW)], off+int64(done)
 		ev, err := l.do(ctx, cb)

@@ -785,7 +785,7 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	if cb.slot.Load() != idx {
 		cb.slot.Store(idx)
 	}
-	*r = backend.Req{Tag: s.tag(idx), Op: uint8(cb.Op), FD: int32(cb.FD), Off: cb.Offset, PollEvents: cb.PollEvents}
+	*r = backend.Req{Tag: s.tag(idx), Op: uint8(cb.Op), Hint: cb.hint, FD: int32(cb.FD), Off: cb.Offset, PollEvents: cb.PollEvents}
 	encodeRange(cb, r) // Len and Flags: ops.go
 	switch cb.Op {
 	case OpRead, OpWrite:

@@ -40,6 +40,9 @@ type File struct {
 	rc     syscall.RawConn
 	rcErr  error
 	append bool
+	// hint tells the backend that each request's descriptor is held open
+	// (RawConn.Control) and what kind of file it is (backend.Req.Hint).
+	hint uint8
 	// heat is what the caller-side path has learned about the file
 	// (caller.go): whether its reads and writes may run on the caller's
 	// goroutine, and whether its data is in the page cache.
@@ -100,6 +103,7 @@ func NewFileConn(c *Context, conn syscall.Conn) *File {
 		_ = af.rc.Control(func(fd uintptr) {
 			appendMode, direct, ok := fileFlags(fd)
 			af.append = appendMode
+			af.hint = fileHint(fd)
 			// O_DIRECT I/O would wait for the device inside the call on
 			// the caller, holding an OS thread per goroutine: never there.
 			if ok && !direct && !c.cs.off {
@@ -219,7 +223,7 @@ func (f *File) transfer(ctx context.Context, op Op, fd int, p []byte, off int64)
 	if off < 0 {
 		return f.c.rwAt(ctx, op, fd, p, off) // its refusal
 	}
-	return f.c.transfer(ctx, op, &f.heat, false, fd, p, off)
+	return f.c.transfer(ctx, op, &f.heat, false, f.hint, fd, p, off)
 }
 
 func (f *File) pathErr(op Op, err error) error {

@@ -23,3 +23,6 @@ func fdOpen(int) bool { return true }
 
 // fileFlags: there are no descriptor status flags to read here.
 func fileFlags(uintptr) (appendMode, direct, ok bool) { return false, false, false }
+
+// fileHint: nothing is known here.
+func fileHint(uintptr) uint8 { return 0 }

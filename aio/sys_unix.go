@@ -2,7 +2,11 @@
 
 package aio
 
-import "golang.org/x/sys/unix"
+import (
+	"golang.org/x/sys/unix"
+
+	"github.com/uringaio/uringaio/internal/backend"
+)
 
 // What aio needs from the system beyond package syscall, on Unix (sys_other.go
 // elsewhere, where Setup always fails and these are never reached).
@@ -24,6 +28,27 @@ func fdOpen(fd int) bool {
 // (O_APPEND) and whether I/O bypasses the page cache (O_DIRECT, oDirect in
 // inline_linux.go; 0 where there is no inline path). ok is false when fcntl
 // fails.
+// fileHint is backend.Req.Hint for a File's requests on fd: held (the File
+// holds the descriptor through RawConn.Control for each request's life),
+// and its kind (none for a directory or when fstat fails: the backend then
+// looks for itself).
+func fileHint(fd uintptr) uint8 {
+	var st unix.Stat_t
+	if unix.Fstat(int(fd), &st) != nil {
+		return backend.HintHeld
+	}
+	switch uint32(st.Mode) & unix.S_IFMT {
+	case unix.S_IFREG, unix.S_IFBLK:
+		if _, direct, ok := fileFlags(fd); !ok || direct {
+			return backend.HintHeld | backend.HintStorage | backend.HintDirect
+		}
+		return backend.HintHeld | backend.HintStorage
+	case unix.S_IFDIR:
+		return backend.HintHeld
+	}
+	return backend.HintHeld | backend.HintStream
+}
+
 func fileFlags(fd uintptr) (appendMode, direct, ok bool) {
 	fl, err := unix.FcntlInt(fd, unix.F_GETFL, 0)
 	if err != nil {

@@ -59,10 +59,30 @@ type Req struct {
 	Addr       uint64 // the buffer (Read, Write), the iovec array (Readv, Writev), the byte count (range ops)
 	Len        uint32 // bytes (Read, Write) or iovec count (Readv, Writev)
 	Op         uint8
+	Hint       uint8  // what the caller knows of FD: Hint* bits (0: nothing)
 	PollEvents uint32 // the events (Poll); flags, mode or advice (range ops)
 	FD         int32
 	Off        int64
 }
+
+// Req.Hint bits: what package aio knows of a request's descriptor, which
+// spares the backends a duplicate and an fstat where they would need them.
+const (
+	// HintHeld: the number stays open, naming the same file, until the
+	// request's completion has been reaped (a File's request runs inside
+	// RawConn.Control, which holds it): the pool may work on it without a
+	// duplicate of its own.
+	HintHeld uint8 = 1 << iota
+	// HintStorage: a regular file or block device (reads and writes are
+	// positional, and wait for the device, not for readiness).
+	HintStorage
+	// HintStream: a pipe, socket, tty or other file whose reads and writes
+	// wait for readiness.
+	HintStream
+	// HintDirect: opened O_DIRECT (with HintHeld: as the File found it when
+	// it was made, which is what the File's own reads go by).
+	HintDirect
+)
 
 // IsRange reports whether op is one of the range operations, whose Req
 // carries a byte count in Addr and an argument in PollEvents.

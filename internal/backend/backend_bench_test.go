@@ -3,6 +3,7 @@
 package backend
 
 import (
+	"fmt"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -45,5 +46,88 @@ func BenchmarkPollBatch32(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// BenchmarkReadiness is the latency of one readiness event while n other
+// polls wait on an idle pipe: per op, a poll on a second, empty pipe is
+// submitted, a byte written to that pipe, the poll's completion reaped and
+// the byte read back. A mechanism whose cost per event grows with the
+// waiting set (a poll(2) array rebuilt and scanned) shows here as ns/op that
+// grows with n.
+func BenchmarkReadiness(b *testing.B) {
+	for _, name := range []string{"uring", "kaio", "threads"} {
+		for _, n := range []int{0, 1000, 10000} {
+			b.Run(fmt.Sprintf("backend=%s/pending=%d", name, n), func(b *testing.B) {
+				benchReadiness(b, name, n)
+			})
+		}
+	}
+}
+
+func benchReadiness(b *testing.B, name string, n int) {
+	be, err := start(name, n+2, 0)
+	if err != nil {
+		b.Skip(err)
+	}
+	defer be.Close()
+	var idle, busy [2]int
+	for _, p := range []*[2]int{&idle, &busy} {
+		if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+			b.Fatal(err)
+		}
+		defer unix.Close(p[0])
+		defer unix.Close(p[1])
+	}
+	reqs := make([]Req, n)
+	for i := range reqs {
+		reqs[i] = Req{Tag: uint64(i), Op: OpPoll, FD: int32(idle[0]), PollEvents: unix.POLLIN}
+	}
+	inl := make([]Completion, max(n, 1))
+	if k, ni, err := be.Submit(reqs, inl); k != n || ni != 0 || err != nil {
+		b.Fatalf("Submit of the idle polls = %d, %d, %v", k, ni, err)
+	}
+	cs := make([]Completion, n+1)
+	// Tags are slot numbers on the kernel backends: the idle polls have 0 to
+	// n-1, the measured poll n.
+	tag := uint64(n)
+	one := []Req{{Tag: tag, Op: OpPoll, FD: int32(busy[0]), PollEvents: unix.POLLIN}}
+	var byte1 [1]byte
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		if k, ni, err := be.Submit(one, inl); k != 1 || ni != 0 || err != nil {
+			b.Fatalf("Submit = %d, %d, %v", k, ni, err)
+		}
+		if _, err := unix.Write(busy[1], byte1[:]); err != nil {
+			b.Fatal(err)
+		}
+		for got := false; !got; {
+			k, err := be.Reap(cs, 1, -1)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for _, c := range cs[:k] {
+				if c.Tag != tag || c.Res&unix.POLLIN == 0 {
+					b.Fatalf("completion %+v, want tag %d with POLLIN", c, tag)
+				}
+				got = true
+			}
+		}
+		if _, err := unix.Read(busy[0], byte1[:]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	// The idle polls end with a byte on their pipe.
+	if _, err := unix.Write(idle[1], byte1[:]); err != nil {
+		b.Fatal(err)
+	}
+	for got := 0; got < n; {
+		k, err := be.Reap(cs, 1, -1)
+		if err != nil {
+			b.Fatal(err)
+		}
+		got += k
 	}
 }

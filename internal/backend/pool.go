@@ -21,16 +21,22 @@ import (
 //     fdatasync, sync_file_range, fallocate, posix_fadvise, or the plain
 //     transfer on a file that refuses RWF_NOWAIT. A blocked worker holds one
 //     OS thread; an idle one holds none.
-//   - One poller waits in poll(2) for every request that waits for readiness,
-//     however many there are (a thousand pending pipe reads hold one thread,
-//     not a thousand). A wake pipe in its poll set lets start, cancel and close
-//     change the set. When a file is ready the poller itself moves the data with
-//     preadv2/pwritev2 and RWF_NOWAIT: that call cannot block, so doing it here
-//     saves a hand-off to a worker and its wake-up (one thread switch per
+//   - One poller waits for every request that waits for readiness, however
+//     many there are (a thousand pending pipe reads hold one thread, not a
+//     thousand): with epoll on Linux (poller_linux.go), poll(2) elsewhere
+//     (poller_other.go). It watches descriptors (dfile, pool_fd.go), each
+//     with the list of requests waiting on it, so an event costs the waiters
+//     of the descriptor that became ready and a cancel O(1), whatever the
+//     size of the waiting set. When a file is ready the poller itself moves
+//     the data with preadv2/pwritev2 and RWF_NOWAIT: that call cannot block,
+//     so doing it here saves a hand-off to a worker and its wake-up (one thread switch per
 //     request), and it keeps working when every worker is stuck in a slow
 //     fsync. The poller also delivers the completions of canceled requests,
-//     so that done always runs on a pool goroutine, never inside cancel's
-//     caller.
+//     so that done runs on a pool goroutine, never inside cancel's caller
+//     (kaio's and uring's done wakes their Reap, which may need a lock that
+//     Cancel's caller holds); threads, whose done only queues the completion,
+//     lets cancel deliver them itself (cancelDone), which spares a wake-up of
+//     the poller's thread per Cancel.
 //
 // Files that refuse RWF_NOWAIT (ttys, named pipes, eventfd writes, inotify,
 // and every file on systems without RWF_NOWAIT). Readiness does not promise
@@ -55,13 +61,11 @@ import (
 // The pool therefore holds at most max+1 OS threads blocked in system calls
 // (max workers, one poller).
 //
-// poll(2) rather than epoll: it runs unchanged on every Unix, it has no
-// registrations that can go stale when a caller closes a descriptor that is
-// still registered (epoll keys on the open file, not the number), two
-// requests may wait on the same descriptor, and a tty is as pollable as a
-// pipe. The cost is that each change to the set rebuilds the poll array,
-// O(waiting requests); measured at a thousand waiting pipe reads that is
-// microseconds.
+// The descriptors are the pool's own (a duplicate shared by the requests on
+// one open file, or a number the caller holds for the request's life:
+// pool_fd.go), so a registration can never outlive its file's number: epoll
+// keys on the open file and the number together, and the pool removes a
+// registration before it closes the descriptor.
 //
 // Request states (preq.state), all changes under p.mu:
 //
@@ -74,7 +78,7 @@ import (
 //	                                         ├─no longer ready──▶ waiting
 //	                                         ├─eventfd value does not fit──▶ snoozed ──tick──▶ waiting
 //	                                         └─canceled meanwhile──▶ ended
-//	queued/waiting/parked/snoozed ──cancel or close──▶ ended (the poller calls done)
+//	queued/waiting/parked/snoozed ──cancel or close──▶ ended (the poller calls done, or cancel: cancelDone)
 //
 // cancel succeeds in the states queued, waiting, parked and snoozed, and in
 // checking (the worker then does not start the plain transfer);
@@ -96,20 +100,25 @@ type pool struct {
 	cond          sync.Cond // workers wait here for queue
 	settled       sync.Cond // cancels wait here for a psTrying request's outcome
 	cancelWaiters int
+	cancelDone    bool // done may run on cancel's caller (threads: it only queues the completion); set before any start
 	reqs          map[uint64]*preq
-	queue         []*preq // for workers, FIFO; canceled entries are skipped
-	waiting       []*preq // the poller's set; preq.widx indexes it
-	ended         []*preq // canceled: the poller closes and delivers them
-	snoozed       []*preq // eventfd writes waiting for room; preq.widx indexes it
+	queue         []*preq  // for workers, FIFO; canceled entries are skipped
+	active        []*dfile // descriptors with waiting requests; dfile.aidx indexes it
+	nwaiting      int      // requests waiting for readiness, over every dfile
+	ended         []*preq  // canceled: the poller closes and delivers them
+	snoozed       []*preq  // eventfd writes waiting for room; preq.widx indexes it
 	plainFiles    map[fileKey]*plainFile
+	files         map[int32]*dfile  // shared duplicates, by the caller's number (acquire)
+	held          map[int]*dfile    // descriptors the pool does not own, by number
+	watch         map[uint64]*dfile // every dfile, by id (the poller's key)
+	nextID        uint64
 	nworkers      int
 	idle          int  // workers waiting on cond and not yet signaled
-	wakeSent      bool // a byte is in the wake pipe, unread
-	changed       bool // waiting changed since the poller built its array
+	wakeSent      bool // the poller has been woken and has not yet looked
 	closed        bool
 
-	wakeR, wakeW int
-	wg           sync.WaitGroup // the poller and every worker
+	pollerState                // the readiness mechanism's own (poller_*.go)
+	wg          sync.WaitGroup // the poller and every worker
 }
 
 // How a request is carried out (start's how).
@@ -121,7 +130,7 @@ const (
 
 const (
 	psQueued   uint8 = iota
-	psWaiting        // in p.waiting
+	psWaiting        // in its dfile's waiters
 	psTrying         // the poller is making its non-blocking transfer
 	psChecking       // a worker checks whether a plain transfer may start (plainCheck)
 	psRunning        // a worker is making its system call
@@ -151,8 +160,8 @@ type plainFile struct {
 
 type preq struct {
 	r     Req
-	fd    int
-	own   bool
+	fd    int    // df.fd
+	df    *dfile // the descriptor it works on, shared with other requests
 	how   uint8
 	state uint8
 	plain bool       // after readiness, a guarded plain transfer on a worker
@@ -161,7 +170,8 @@ type preq struct {
 	nb    int        // a non-blocking description of the file of our own, or -1
 	pf    *plainFile // the file's turn, for a plain transfer
 	moved int64      // bytes moved before this stage (start's done)
-	widx  int        // index in p.waiting (psWaiting), p.snoozed (psSnoozed) or pf.parked (psParked)
+	res   int64      // when ended by a failure of the poller rather than a cancel: the result (else 0)
+	widx  int        // index in df.waiters (psWaiting), p.snoozed (psSnoozed) or pf.parked (psParked)
 }
 
 // newPool starts a pool with at most workers worker goroutines (0:
@@ -172,11 +182,11 @@ func newPool(workers int, done func(Completion)) (*pool, error) {
 	if workers <= 0 {
 		workers = DefaultWorkers()
 	}
-	r, w, err := wakePipe()
-	if err != nil {
+	p := &pool{onDone: done, max: workers, reqs: make(map[uint64]*preq),
+		files: make(map[int32]*dfile), held: make(map[int]*dfile), watch: make(map[uint64]*dfile)}
+	if err := p.openPoller(); err != nil {
 		return nil, err
 	}
-	p := &pool{onDone: done, max: workers, reqs: make(map[uint64]*preq), wakeR: r, wakeW: w, changed: true}
 	p.cond.L = &p.mu
 	p.settled.L = &p.mu
 	p.wg.Add(1)
@@ -206,13 +216,65 @@ func newPool(workers int, done func(Completion)) (*pool, error) {
 // A start after close ends the request at once with -ECANCELED, on the
 // caller's goroutine (callers must not do that; it keeps the count exact).
 func (p *pool) start(r *Req, fd int, own bool, how uint8, done int64) {
-	pr := &preq{r: *r, fd: fd, own: own, how: how, moved: done, nb: -1}
 	p.mu.Lock()
+	var df *dfile
+	if own {
+		df = p.newDfileLocked(fd, true, -1)
+	} else {
+		df = p.heldLocked(fd)
+	}
+	p.mu.Unlock()
+	p.startOn(r, df, how, done)
+}
+
+// startOn is start on a descriptor of the pool's (acquire, heldLocked): the
+// request takes over the caller's reference to df, which finish releases.
+func (p *pool) startOn(r *Req, df *dfile, how uint8, done int64) {
+	p.startMany([]poolStart{{r: r, df: df, how: how, moved: done}})
+}
+
+// poolStart is one request for startMany.
+type poolStart struct {
+	r      *Req
+	df     *dfile // nil: r.FD is held by the caller (Req.Hint HintHeld); heldLocked finds its dfile
+	how    uint8
+	moved  int64
+	addRef bool // take a reference to df here (else the caller's is taken over)
+}
+
+// startMany is startOn for each of reqs, under one lock round: a Submit of
+// N requests costs one, not N.
+func (p *pool) startMany(reqs []poolStart) {
+	prs := make([]preq, len(reqs))
+	p.mu.Lock()
+	for i := range reqs {
+		s := &reqs[i]
+		switch {
+		case s.df == nil:
+			s.df = p.heldLocked(int(s.r.FD))
+		case s.addRef:
+			s.df.refs++
+		}
+	}
 	if p.closed {
 		p.mu.Unlock()
-		p.finish(pr, canceledRes(pr))
+		for i, s := range reqs {
+			pr := &prs[i]
+			*pr = preq{r: *s.r, fd: s.df.fd, df: s.df, how: s.how, moved: s.moved, nb: -1}
+			p.finish(pr, canceledRes(pr))
+		}
 		return
 	}
+	for i, s := range reqs {
+		pr := &prs[i]
+		*pr = preq{r: *s.r, fd: s.df.fd, df: s.df, how: s.how, moved: s.moved, nb: -1}
+		p.startLocked(pr)
+	}
+	p.mu.Unlock()
+}
+
+func (p *pool) startLocked(pr *preq) {
+	how, r := pr.how, &pr.r
 	if how == poolWait && !haveNowait {
 		p.makePlainLocked(pr, plainKeyOf(pr))
 	}
@@ -222,7 +284,6 @@ func (p *pool) start(r *Req, fd int, own bool, how uint8, done int64) {
 	} else {
 		p.addWaitLocked(pr)
 	}
-	p.mu.Unlock()
 }
 
 // cancel stops tag's request if it has not started moving data: queued for a
@@ -239,18 +300,51 @@ func (p *pool) start(r *Req, fd int, own bool, how uint8, done int64) {
 // nothing and would wait again. Without that wait, a read on a pipe that
 // another reader had just drained would be refused and then wait forever.
 func (p *pool) cancel(tag uint64) CancelAnswer {
+	tags, answers := [1]uint64{tag}, [1]CancelAnswer{}
+	p.cancelMany(tags[:], answers[:])
+	return answers[0]
+}
+
+// cancelMany is cancel for each of tags, under one lock round; answers[i] is
+// tags[i]'s. The requests it stops are delivered by the poller (one wake-up
+// for the batch), or, where the pool's done may run on the canceling
+// goroutine (cancelDone), here, once the lock is released: no thread has to
+// wake for them.
+func (p *pool) cancelMany(tags []uint64, answers []CancelAnswer) {
+	var mine []*preq
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	for i, tag := range tags {
+		var pr *preq
+		answers[i], pr = p.cancelLocked(tag)
+		if pr == nil {
+			continue
+		}
+		if p.cancelDone {
+			mine = append(mine, pr)
+		} else {
+			p.ended = append(p.ended, pr)
+			p.wakeLocked()
+		}
+	}
+	p.mu.Unlock()
+	for _, pr := range mine {
+		p.finish(pr, canceledRes(pr))
+	}
+}
+
+// cancelLocked is cancel's work. A request it stops is returned, ended, for
+// the caller to deliver.
+func (p *pool) cancelLocked(tag uint64) (CancelAnswer, *preq) {
 	for {
 		pr := p.reqs[tag]
 		if pr == nil {
-			return CancelRefused
+			return CancelRefused, nil
 		}
 		if pr.state == psChecking {
 			// A worker is checking whether its plain transfer may start
 			// (plainLocked): it will not start it.
 			pr.stop = true
-			return CancelPending
+			return CancelPending, nil
 		}
 		if pr.state == psTrying {
 			p.cancelWaiters++
@@ -261,13 +355,12 @@ func (p *pool) cancel(tag uint64) CancelAnswer {
 		if pr.moved > 0 && pr.how == poolRun {
 			// A storage transfer that moved bytes already has started:
 			// stopping it now would report those bytes as a short count.
-			return CancelRefused
+			return CancelRefused, nil
 		}
 		if !p.endLocked(pr) {
-			return CancelRefused
+			return CancelRefused, nil
 		}
-		p.wakeLocked()
-		return CancelPending
+		return CancelPending, pr
 	}
 }
 
@@ -282,20 +375,21 @@ func (p *pool) close() {
 	}
 	p.closed = true
 	for _, pr := range p.reqs {
-		p.endLocked(pr)
+		if p.endLocked(pr) {
+			p.ended = append(p.ended, pr)
+		}
 	}
 	p.idle = 0
 	p.cond.Broadcast()
 	p.wakeLocked()
 	p.mu.Unlock()
 	p.wg.Wait()
-	unix.Close(p.wakeR)
-	unix.Close(p.wakeW)
+	p.closePoller()
 }
 
-// endLocked moves a queued, waiting, parked or snoozed request to ended, for
-// the poller to deliver. It reports false when the request is running (or
-// already ended).
+// endLocked moves a queued, waiting, parked or snoozed request to ended; the
+// caller delivers it (or puts it in p.ended for the poller). It reports false
+// when the request is running (or already ended).
 func (p *pool) endLocked(pr *preq) bool {
 	switch pr.state {
 	case psQueued:
@@ -311,7 +405,6 @@ func (p *pool) endLocked(pr *preq) bool {
 	}
 	pr.state = psEnded
 	delete(p.reqs, pr.r.Tag)
-	p.ended = append(p.ended, pr)
 	return true
 }
 
@@ -328,19 +421,20 @@ func canceledRes(pr *preq) int64 {
 	return -int64(unix.ECANCELED)
 }
 
-// finish closes the descriptors the request owns and delivers the result.
+// finish releases the descriptors the request holds and delivers the result.
 // The request is no longer in p.reqs. No lock held.
 func (p *pool) finish(pr *preq, res int64) {
-	if pr.own {
-		unix.Close(pr.fd)
-	}
 	if pr.nb >= 0 {
 		unix.Close(pr.nb)
 	}
+	p.mu.Lock()
 	if pr.pf != nil {
-		p.mu.Lock()
 		p.releasePlainLocked(pr)
-		p.mu.Unlock()
+	}
+	closeFD := p.releaseLocked(pr.df)
+	p.mu.Unlock()
+	if closeFD >= 0 {
+		unix.Close(closeFD)
 	}
 	p.onDone(Completion{Tag: pr.r.Tag, Res: res, Kind: KindDone})
 }
@@ -397,17 +491,6 @@ func (p *pool) releasePlainLocked(pr *preq) {
 	}
 }
 
-// complete ends a running request with res.
-func (p *pool) complete(pr *preq, res int64) {
-	p.mu.Lock()
-	pr.state = psEnded
-	if p.reqs[pr.r.Tag] == pr {
-		delete(p.reqs, pr.r.Tag)
-	}
-	p.mu.Unlock()
-	p.finish(pr, res)
-}
-
 // total combines the bytes moved before this stage with this stage's result.
 func total(moved, res int64) int64 {
 	switch {
@@ -433,15 +516,59 @@ func (p *pool) enqueueLocked(pr *preq) {
 	}
 }
 
+// addWaitLocked makes pr wait for readiness on its descriptor.
 func (p *pool) addWaitLocked(pr *preq) {
-	appendAt(&p.waiting, pr, psWaiting)
-	p.changed = true
-	p.wakeLocked()
+	df := pr.df
+	appendAt(&df.waiters, pr, psWaiting)
+	p.nwaiting++
+	ev := uint16(waitEvents(pr))
+	grew := false
+	for b := 0; b < 16; b++ {
+		if ev&(1<<b) != 0 {
+			if df.bits[b]++; df.bits[b] == 1 {
+				grew = true
+			}
+		}
+	}
+	if len(df.waiters) == 1 {
+		df.aidx = len(p.active)
+		p.active = append(p.active, df)
+	}
+	p.armLocked(df, grew)
 }
 
+// removeWaitLocked takes pr out of its descriptor's waiters. Its readiness
+// registration is left as it is: an event for nobody costs one look.
 func (p *pool) removeWaitLocked(pr *preq) {
-	removeAt(&p.waiting, pr)
-	p.changed = true
+	df := pr.df
+	removeAt(&df.waiters, pr)
+	p.nwaiting--
+	ev := uint16(waitEvents(pr))
+	for b := 0; b < 16; b++ {
+		if ev&(1<<b) != 0 {
+			df.bits[b]--
+		}
+	}
+	if len(df.waiters) == 0 {
+		last := p.active[len(p.active)-1]
+		p.active[df.aidx] = last
+		last.aidx = df.aidx
+		p.active[len(p.active)-1] = nil
+		p.active = p.active[:len(p.active)-1]
+		df.aidx = -1
+	}
+	p.disarmLocked(df)
+}
+
+// wantEvents is the union of the events df's waiters wait for.
+func (df *dfile) wantEvents() uint32 {
+	var ev uint32
+	for b, n := range df.bits {
+		if n > 0 {
+			ev |= 1 << b
+		}
+	}
+	return ev
 }
 
 // snoozeLocked puts an eventfd write whose value does not fit aside for a
@@ -451,22 +578,10 @@ func (p *pool) snoozeLocked(pr *preq) {
 	p.wakeLocked()
 }
 
-// wakeLocked makes the poller's poll(2) return. One byte at a time is enough:
-// the poller looks at everything once it runs.
-func (p *pool) wakeLocked() {
-	if p.wakeSent {
-		return
-	}
-	p.wakeSent = true
-	b := [1]byte{1}
-	for {
-		_, err := unix.Write(p.wakeW, b[:])
-		if err != unix.EINTR {
-			return // EAGAIN: the pipe is full, so the poller will wake anyway
-		}
-	}
-}
-
+// worker runs queued requests. A blocking call costs two lock rounds: one
+// that ends it (its state and its descriptor at once), and one, after its
+// done, that takes the next. (Taking the next before done would make it
+// uncancelable while done runs.)
 func (p *pool) worker() {
 	defer p.wg.Done()
 	p.mu.Lock()
@@ -486,14 +601,25 @@ func (p *pool) worker() {
 		if pr.state != psQueued {
 			continue // canceled while queued
 		}
-		if pr.how == poolRun {
-			pr.state = psRunning
-			p.mu.Unlock()
-			p.complete(pr, total(pr.moved, runOp(pr)))
-			p.mu.Lock()
+		if pr.how != poolRun {
+			p.plainLocked(pr)
 			continue
 		}
-		p.plainLocked(pr)
+		pr.state = psRunning
+		p.mu.Unlock()
+		res := total(pr.moved, runOp(pr))
+		p.mu.Lock()
+		pr.state = psEnded
+		if p.reqs[pr.r.Tag] == pr {
+			delete(p.reqs, pr.r.Tag)
+		}
+		closeFD := p.releaseLocked(pr.df)
+		p.mu.Unlock()
+		if closeFD >= 0 {
+			unix.Close(closeFD)
+		}
+		p.onDone(Completion{Tag: pr.r.Tag, Res: res, Kind: KindDone})
+		p.mu.Lock()
 	}
 }
 
@@ -585,183 +711,153 @@ func eventfdFits(pr *preq) bool {
 	return !ok || v <= room
 }
 
-// poller waits for readiness for every waiting request, moves the data of
-// those that are ready, and delivers canceled requests.
-func (p *pool) poller() {
-	defer p.wg.Done()
-	var (
-		fds     []unix.PollFd
-		polled  []*preq // polled[i] waits on fds[i+1]; fds[0] is the wake pipe
-		ready   []*preq
-		results []int64
-		keys    []fileKey
-		ended   []*preq
-		buf     [64]byte
-	)
-	for {
-		p.mu.Lock()
-		if p.changed {
-			p.changed = false
-			fds = append(fds[:0], unix.PollFd{Fd: int32(p.wakeR), Events: unix.POLLIN})
-			clear(polled)
-			polled = polled[:0]
-			for _, pr := range p.waiting {
-				fds = append(fds, pollFd(pr.fd, waitEvents(pr)))
-				polled = append(polled, pr)
-			}
-		}
-		ended, p.ended = p.ended, ended[:0]
-		stop := p.closed && len(p.waiting) == 0
-		timeout := -1
-		if len(p.snoozed) > 0 {
-			timeout = int(snoozeTick / time.Millisecond)
-		}
-		p.mu.Unlock()
-
-		for i, pr := range ended {
-			p.finish(pr, canceledRes(pr))
-			ended[i] = nil
-		}
-		if stop {
-			p.mu.Lock()
-			done := len(p.ended) == 0
-			p.mu.Unlock()
-			if done {
-				return
-			}
-			continue
-		}
-
-		for i := range fds {
-			fds[i].Revents = 0
-		}
-		if timeout >= 0 {
-			p.mu.Lock()
-			wake := p.snoozed
-			p.snoozed = nil
-			for _, pr := range wake {
-				p.addWaitLocked(pr) // poll sees them next round
-			}
-			p.mu.Unlock()
-		}
-		if _, err := unix.Poll(fds, timeout); err != nil {
-			if err != unix.EINTR {
-				// EINVAL (more descriptors than RLIMIT_NOFILE) or ENOMEM:
-				// no wait can proceed, so every one ends with the error
-				// rather than the poller spinning.
-				p.failWaits(errnoRes(err))
-			}
-			continue
-		}
-		if fds[0].Revents != 0 {
-			p.mu.Lock()
-			p.wakeSent = false
-			for {
-				n, err := unix.Read(p.wakeR, buf[:])
-				if n < len(buf) && err != unix.EINTR {
-					break
-				}
-			}
-			p.mu.Unlock()
-		}
-
-		ready = ready[:0]
-		p.mu.Lock()
-		for i, pr := range polled {
-			rev := fds[i+1].Revents
-			if rev == 0 || pr.state != psWaiting {
-				continue
-			}
-			if pr.how == poolPoll {
-				mask := uint32(uint16(rev)) & (pr.r.PollEvents | unix.POLLERR | unix.POLLHUP | unix.POLLNVAL)
-				if mask == 0 {
-					continue
-				}
-				pr.r.PollEvents = mask // the result, from here on
-			}
-			p.removeWaitLocked(pr)
-			if pr.plain {
-				p.enqueueLocked(pr)
-				continue
-			}
-			pr.state = psTrying
-			ready = append(ready, pr)
-		}
-		p.mu.Unlock()
-		if len(ready) == 0 {
-			continue
-		}
-
-		// Every transfer of the batch first, then their outcomes at once,
-		// and only then any done: a cancel waiting for a psTrying request
-		// (cancel) must never wait behind a done callback, which may need
-		// a lock that cancel's caller holds.
-		results, keys = results[:0], keys[:0]
-		for _, pr := range ready {
-			var res int64
-			var key fileKey
-			if pr.how == poolPoll {
-				res = int64(pr.r.PollEvents)
-			} else if res = tryTransfer(pr); res == -int64(unix.EOPNOTSUPP) {
-				key = plainKeyOf(pr)
-			}
-			results = append(results, res)
-			keys = append(keys, key)
-		}
-		p.mu.Lock()
-		for i, pr := range ready {
-			res := results[i]
-			switch {
-			case pr.how != poolPoll && (res == -int64(unix.EAGAIN) || res == -int64(unix.EOPNOTSUPP)) && p.closed:
-				results[i] = canceledRes(pr)
-			case pr.how != poolPoll && res == -int64(unix.EAGAIN):
-				// Nothing there after all (another reader took it): wait again.
-				p.addWaitLocked(pr)
-				ready[i] = nil
-				continue
-			case pr.how != poolPoll && res == -int64(unix.EOPNOTSUPP):
-				// The file refuses RWF_NOWAIT and cannot be opened again
-				// without blocking (a pty master, an eventfd write): from
-				// now on a worker makes guarded plain transfers.
-				p.makePlainLocked(pr, keys[i])
-				p.enqueueLocked(pr)
-				ready[i] = nil
-				continue
-			case pr.how != poolPoll:
-				results[i] = total(pr.moved, res)
-			}
-			pr.state = psEnded
-			if p.reqs[pr.r.Tag] == pr {
-				delete(p.reqs, pr.r.Tag)
-			}
-		}
-		if p.cancelWaiters > 0 {
-			p.settled.Broadcast()
-		}
-		p.mu.Unlock()
-		for i, pr := range ready {
-			if pr != nil {
-				ready[i] = nil
-				p.finish(pr, results[i])
-			}
-		}
+// collectLocked takes from df's waiters those that rev (the events the
+// mechanism reported ready on df) lets go on: a poll whose events came ends
+// with the mask, a plain transfer goes to a worker, and the rest are put in
+// ready (psTrying) for the poller's non-blocking transfer (tryReady).
+func (p *pool) collectLocked(df *dfile, rev uint32, ready []*preq) []*preq {
+	if rev == 0 {
+		return ready
 	}
+	// Backwards: removeAt moves the last waiter, already looked at, into the
+	// place of the one removed.
+	for i := len(df.waiters) - 1; i >= 0; i-- {
+		if i >= len(df.waiters) {
+			continue
+		}
+		pr := df.waiters[i]
+		if pr.how == poolPoll {
+			mask := rev & (pr.r.PollEvents | unix.POLLERR | unix.POLLHUP | unix.POLLNVAL)
+			if mask == 0 {
+				continue
+			}
+			pr.r.PollEvents = mask // the result, from here on
+		} else if rev&(uint32(uint16(waitEvents(pr)))|unix.POLLERR|unix.POLLHUP|unix.POLLNVAL) == 0 {
+			continue
+		}
+		p.removeWaitLocked(pr)
+		if pr.plain {
+			p.enqueueLocked(pr)
+			continue
+		}
+		pr.state = psTrying
+		ready = append(ready, pr)
+	}
+	return ready
 }
 
-// failWaits ends every waiting request with res.
-func (p *pool) failWaits(res int64) {
+// tryReady makes the non-blocking transfers of the requests collectLocked
+// found ready, and ends or re-queues each. No lock held.
+func (p *pool) tryReady(ready []*preq, results []int64, keys []fileKey) ([]int64, []fileKey) {
+	// Every transfer of the batch first, then their outcomes at once,
+	// and only then any done: a cancel waiting for a psTrying request
+	// (cancel) must never wait behind a done callback, which may need
+	// a lock that cancel's caller holds.
+	results, keys = results[:0], keys[:0]
+	for _, pr := range ready {
+		var res int64
+		var key fileKey
+		if pr.how == poolPoll {
+			res = int64(pr.r.PollEvents)
+		} else if res = tryTransfer(pr); res == -int64(unix.EOPNOTSUPP) {
+			key = plainKeyOf(pr)
+		}
+		results = append(results, res)
+		keys = append(keys, key)
+	}
 	p.mu.Lock()
-	failed := make([]*preq, len(p.waiting))
-	copy(failed, p.waiting)
-	for _, pr := range failed {
-		p.removeWaitLocked(pr)
+	for i, pr := range ready {
+		res := results[i]
+		switch {
+		case pr.how != poolPoll && (res == -int64(unix.EAGAIN) || res == -int64(unix.EOPNOTSUPP)) && p.closed:
+			results[i] = canceledRes(pr)
+		case pr.how != poolPoll && res == -int64(unix.EAGAIN):
+			// Nothing there after all (another reader took it): wait again.
+			p.addWaitLocked(pr)
+			ready[i] = nil
+			continue
+		case pr.how != poolPoll && res == -int64(unix.EOPNOTSUPP):
+			// The file refuses RWF_NOWAIT and cannot be opened again
+			// without blocking (a pty master, an eventfd write): from
+			// now on a worker makes guarded plain transfers.
+			p.makePlainLocked(pr, keys[i])
+			p.enqueueLocked(pr)
+			ready[i] = nil
+			continue
+		case pr.how != poolPoll:
+			results[i] = total(pr.moved, res)
+		}
 		pr.state = psEnded
-		delete(p.reqs, pr.r.Tag)
+		if p.reqs[pr.r.Tag] == pr {
+			delete(p.reqs, pr.r.Tag)
+		}
+	}
+	if p.cancelWaiters > 0 {
+		p.settled.Broadcast()
 	}
 	p.mu.Unlock()
-	for _, pr := range failed {
-		p.finish(pr, res) // a wait moved nothing before (moved is 0)
+	for i, pr := range ready {
+		if pr != nil {
+			ready[i] = nil
+			p.finish(pr, results[i])
+		}
 	}
+	return results, keys
+}
+
+// takeEnded is the poller's turn at the start of each round: the requests
+// that cancel, close or a failure ended, whether the poller may stop (closed
+// and nothing waits), and the wait's timeout (bounded while an eventfd
+// write is snoozed, whose requests go back to waiting now).
+func (p *pool) takeEnded(ended []*preq) (_ []*preq, stop bool, timeout int) {
+	p.mu.Lock()
+	ended, p.ended = p.ended, ended[:0]
+	stop = p.closed && p.nwaiting == 0
+	timeout = -1
+	if len(p.snoozed) > 0 && !stop {
+		timeout = int(snoozeTick / time.Millisecond)
+		wake := p.snoozed
+		p.snoozed = nil
+		for _, pr := range wake {
+			p.addWaitLocked(pr) // the mechanism sees them this round
+		}
+	}
+	p.mu.Unlock()
+	return ended, stop, timeout
+}
+
+// deliverEnded finishes what takeEnded took. It reports whether the poller
+// may return (stop, and nothing ended since).
+func (p *pool) deliverEnded(ended []*preq, stop bool) bool {
+	for i, pr := range ended {
+		res := pr.res
+		if res == 0 {
+			res = canceledRes(pr)
+		}
+		p.finish(pr, res)
+		ended[i] = nil
+	}
+	if !stop {
+		return false
+	}
+	p.mu.Lock()
+	done := len(p.ended) == 0
+	p.mu.Unlock()
+	return done
+}
+
+// failLocked ends every request waiting on df with res (the readiness
+// mechanism cannot watch it), for the poller to deliver.
+func (p *pool) failLocked(df *dfile, res int64) {
+	for len(df.waiters) > 0 {
+		pr := df.waiters[len(df.waiters)-1]
+		p.removeWaitLocked(pr)
+		pr.res = res // a wait moved nothing before (moved is 0)
+		pr.state = psEnded
+		delete(p.reqs, pr.r.Tag)
+		p.ended = append(p.ended, pr)
+	}
+	p.wakeLocked()
 }
 
 func errnoRes(err error) int64 {

@@ -14,7 +14,6 @@ package backend
 // (pool_unsafe.go reads the caller's iovecs; this file only passes addresses.)
 
 import (
-	"os"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
@@ -23,15 +22,6 @@ import (
 // haveNowait: preadv2/pwritev2 with RWF_NOWAIT exist (Linux 4.14; pipes
 // honour it since 5.8). A file that refuses it says EOPNOTSUPP.
 const haveNowait = true
-
-// wakePipe is the poller's wake-up: a non-blocking pipe.
-func wakePipe() (r, w int, err error) {
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_NONBLOCK|unix.O_CLOEXEC); err != nil {
-		return -1, -1, os.NewSyscallError("pipe2", err)
-	}
-	return p[0], p[1], nil
-}
 
 func fdatasync(fd int) error { return unix.Fdatasync(fd) }
 

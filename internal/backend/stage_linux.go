@@ -23,7 +23,8 @@ import (
 // caller closes the fd and the number is reused before the request ends. So a
 // backend diverts a request while the caller is still inside Submit, when the
 // number certainly names the caller's file, and the pool works on a duplicate
-// of the descriptor (F_DUPFD_CLOEXEC) that it closes when the request ends: the
+// of the descriptor (F_DUPFD_CLOEXEC), shared by the requests on the same
+// open file and closed when the last of them ends (pool_fd.go): the
 // request completes on the original file, as io_uring's own requests do (they
 // hold a reference to the file). Requests diverted later, from a completion
 // that arrives after Submit returned (classic AIO's rare asynchronous -EAGAIN
@@ -49,6 +50,12 @@ func stageHow(r *Req, fd int) (how uint8, errno unix.Errno) {
 	}
 	if !r.isTransfer() {
 		return poolRun, 0
+	}
+	switch {
+	case r.Hint&HintStorage != 0:
+		return poolRun, 0
+	case r.Hint&HintStream != 0:
+		return poolWait, 0
 	}
 	var st unix.Stat_t
 	if err := unix.Fstat(fd, &st); err != nil {
@@ -78,23 +85,28 @@ func isStorage(fd int32) bool {
 // descriptor; no descriptor left to duplicate, EMFILE: then the file cannot be
 // held, and the request fails rather than risk another file).
 func (g *stager) divert(r *Req, how uint8, moved int64) int64 {
-	dfd, err := unix.FcntlInt(uintptr(r.FD), unix.F_DUPFD_CLOEXEC, 0)
+	p, err := g.pool()
 	if err != nil {
+		return errRes(err)
+	}
+	var df *dfile
+	if r.Hint&HintHeld != 0 {
+		// The number is held open for the request's life (a File's
+		// request): no duplicate.
+		p.mu.Lock()
+		df = p.heldLocked(int(r.FD))
+		p.mu.Unlock()
+	} else if df, err = p.acquire(r.FD); err != nil {
 		return errRes(err)
 	}
 	if how == 0 {
 		var errno unix.Errno
-		if how, errno = stageHow(r, dfd); errno != 0 {
-			unix.Close(dfd)
+		if how, errno = stageHow(r, df.fd); errno != 0 {
+			p.release(df)
 			return -int64(errno)
 		}
 	}
-	p, err := g.pool()
-	if err != nil {
-		unix.Close(dfd)
-		return errRes(err)
-	}
-	p.start(r, dfd, true, how, moved)
+	p.startOn(r, df, how, moved)
 	return 0
 }
 

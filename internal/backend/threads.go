@@ -16,11 +16,16 @@ import (
 // refused (seccomp, kernel.io_uring_disabled, fs.aio-max-nr).
 //
 // Submit binds each request to the file its descriptor names at that moment:
-// it duplicates the descriptor (F_DUPFD_CLOEXEC) and the pool owns and closes
-// the duplicate, so a caller that closes the number and opens another file
-// under it cannot redirect a request still queued or waiting. The cost is one
-// fcntl and one close per request. When the duplicate cannot be made (EMFILE:
-// the process is at RLIMIT_NOFILE; EBADF: not an open descriptor) the request
+// the pool works on a duplicate of the descriptor (F_DUPFD_CLOEXEC) that it
+// owns and closes, shared by the requests outstanding on the same open file
+// (pool_fd.go: kcmp proves the number still names it), so a caller that
+// closes the number and opens another file under it cannot redirect a
+// request still queued or waiting. The cost is one fcntl and one close per
+// open file, and one kcmp per further request. A File's request (Req.Hint
+// HintHeld) needs none of that: its descriptor is held open for its life
+// (RawConn.Control), so the pool works on the number itself. When the
+// duplicate cannot be made (EMFILE: the process is at RLIMIT_NOFILE; EBADF:
+// not an open descriptor) the request
 // ends at once with that errno as an inline completion: it was accepted, and
 // its event carries the failure, as a per-request failure does on the kernel
 // backends (SPEC §3). Working on the caller's number instead would break the
@@ -30,7 +35,8 @@ import (
 // What runs where (try): a Nop completes inline, and so do a poll that is
 // ready and a read or write on a pollable file that moves data at once with
 // RWF_NOWAIT. Otherwise a poll waits in the poller. A read or write on a
-// regular file, block device or directory (fstat at Submit) is one
+// regular file, block device or directory (fstat at Submit, unless the
+// request's Hint says: a File's requests carry their file's kind) is one
 // preadv/pwritev at the offset on a worker; on anything else (pipe, socket,
 // tty, eventfd, other character devices) it waits for readiness in the poller
 // and then transfers at the current position. Fsync, fdatasync,
@@ -72,6 +78,10 @@ func newThreads(workers int) (*threads, error) {
 	if err != nil {
 		return nil, err
 	}
+	// threads' done only queues the completion under t.mu, which no caller
+	// of Cancel holds: a canceled request is delivered on Cancel's own
+	// goroutine, without waking the poller's thread.
+	p.cancelDone = true
 	t.p = p
 	return t, nil
 }
@@ -98,21 +108,39 @@ func (t *threads) signalLocked() {
 
 func (t *threads) Submit(reqs []Req, inline []Completion) (int, int, error) {
 	ninl := 0
+	var starts []poolStart
+	lastFD, lastDF := int32(-1), (*dfile)(nil)
 	for i := range reqs {
 		r := &reqs[i]
 		how, res, done := t.try(r)
 		if !done {
 			// Bind the request to the file: the pool gets its own descriptor.
-			// res is what try moved already (a short first try).
-			fd, err := dupCloexec(int(r.FD))
+			// res is what try moved already (a short first try). A number
+			// names one file for the whole Submit call, so requests in a
+			// row on one number share what the first one acquired.
+			if r.Hint&HintHeld != 0 {
+				// A File's request: the number is held open for the
+				// request's life, so it needs no duplicate.
+				starts = append(starts, poolStart{r: r, how: how, moved: res})
+				continue
+			}
+			if lastDF != nil && r.FD == lastFD {
+				starts = append(starts, poolStart{r: r, df: lastDF, how: how, moved: res, addRef: true})
+				continue
+			}
+			df, err := t.p.acquire(r.FD)
 			if err == nil {
-				t.p.start(r, fd, true, how, res)
+				starts = append(starts, poolStart{r: r, df: df, how: how, moved: res})
+				lastFD, lastDF = r.FD, df
 				continue
 			}
 			res = errnoRes(err)
 		}
 		inline[ninl] = Completion{Tag: r.Tag, Res: res}
 		ninl++
+	}
+	if len(starts) > 0 {
+		t.p.startMany(starts) // one lock round for the batch
 	}
 	return len(reqs), ninl, nil
 }
@@ -145,7 +173,10 @@ func (t *threads) try(r *Req) (how uint8, res int64, done bool) {
 	case OpFsync, OpFdsync, OpSyncFileRange, OpFallocate, OpFadvise:
 		return poolRun, 0, false
 	}
-	waits, errno := waitsForReadiness(int(r.FD))
+	waits, errno := r.Hint&HintStream != 0, unix.Errno(0)
+	if r.Hint&(HintStorage|HintStream) == 0 {
+		waits, errno = waitsForReadiness(int(r.FD))
+	}
 	switch {
 	case errno != 0:
 		return 0, -int64(errno), true
@@ -153,7 +184,7 @@ func (t *threads) try(r *Req) (how uint8, res int64, done bool) {
 		// Storage: what the page cache holds is copied here at the cost of
 		// pread(2) (not for O_DIRECT, which would wait for the device);
 		// the rest, or all of it, goes to a worker.
-		if haveNowait && (r.Op == OpRead || r.Op == OpWrite) && !isDirect(int(r.FD)) {
+		if haveNowait && (r.Op == OpRead || r.Op == OpWrite) && !direct(r) {
 			b := reqBufs(r, 0)
 			switch res := rwAtNowait(isWrite(r.Op), int(r.FD), &b, r.Off); {
 			case res == int64(r.Len) || res == 0 && r.Op == OpRead:
@@ -171,6 +202,15 @@ func (t *threads) try(r *Req) (how uint8, res int64, done bool) {
 		}
 	}
 	return poolWait, 0, false
+}
+
+// direct reports whether r's file is O_DIRECT: as its Hint says for a File's
+// request (the File read its flags once), else asked (F_GETFL).
+func direct(r *Req) bool {
+	if r.Hint&HintHeld != 0 {
+		return r.Hint&HintDirect != 0
+	}
+	return isDirect(int(r.FD))
 }
 
 // waitsForReadiness reports whether reads and writes on fd wait for
@@ -245,9 +285,7 @@ func (t *threads) Cancel(tag uint64) (CancelAnswer, error) {
 }
 
 func (t *threads) CancelMany(tags []uint64, answers []CancelAnswer) error {
-	for i, tag := range tags {
-		answers[i] = t.p.cancel(tag)
-	}
+	t.p.cancelMany(tags, answers)
 	return nil
 }
 
