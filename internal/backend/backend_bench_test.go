@@ -14,7 +14,7 @@ import (
 func BenchmarkPollBatch32(b *testing.B) {
 	for _, name := range []string{"uring", "kaio"} {
 		b.Run("backend="+name, func(b *testing.B) {
-			be, err := start(name, 32, 0)
+			be, err := start(name, 32, Config{})
 			if err != nil {
 				b.Skip(err)
 			}
