@@ -468,3 +468,37 @@ func fixedCloseWaits(t *testing.T, be string) {
 		}
 	})
 }
+
+func init() {
+	registerCompat("fixed/setfile-closed-refused", fixedSetFileClosed)
+}
+
+// fixedSetFileClosed: an IOCB whose File was closed is refused (EBADF), on
+// every backend, registered or not; even once the number names another file.
+func fixedSetFileClosed(t *testing.T, be string) {
+	c := setupOpts(t, 8, aio.Options{Backend: be})
+	for _, register := range []bool{false, true} {
+		f := directFile(t, pattern(directAlign, 1))
+		af := aio.NewFile(c, f)
+		if register {
+			if err := af.Register(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cb := &aio.IOCB{Op: aio.OpRead, Buf: alignedBuf(t, directAlign)}
+		cb.SetFile(af)
+		num := cb.FD
+		if err := f.Close(); err != nil { // directly, not File.Close
+			t.Fatal(err)
+		}
+		other := directFile(t, pattern(directAlign, 2))
+		if rawFD(t, other) != num {
+			t.Logf("number %d not reused (%d)", num, rawFD(t, other))
+		}
+		_, err := c.Submit(cb)
+		wantCallError(t, err, "Submit", unix.EBADF, "Submit of a SetFile IOCB whose File was closed")
+		_, err = c.Do(context.Background(), cb)
+		wantCallError(t, err, "Do", unix.EBADF, "Do of a SetFile IOCB whose File was closed")
+		other.Close()
+	}
+}

@@ -735,8 +735,10 @@ func (c *Context) validate(cb *IOCB) error {
 	if cb.Buf != nil && cb.Bufs != nil {
 		return errSubmitBoth
 	}
-	if cb.file != nil && cb.FD != cb.file.fd {
-		return errSubmitFile // fixedfile.go
+	if cb.file != nil {
+		if err := cb.file.checkIOCB(cb); err != nil { // fixedfile.go
+			return err
+		}
 	}
 	switch cb.Op {
 	case OpPoll:

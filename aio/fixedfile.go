@@ -196,8 +196,29 @@ func (cb *IOCB) SetFile(f *File) {
 	}
 }
 
-// errSubmitFile refuses an IOCB whose FD is no longer its SetFile File's.
-var errSubmitFile = &CallError{Call: "Submit", Errno: syscall.EINVAL, Reason: "FD is not the descriptor of the File given to SetFile"}
+// The refusals of a SetFile IOCB: its FD changed, or its File's descriptor
+// was closed (the number may name another file by now).
+var (
+	errSubmitFile       = &CallError{Call: "Submit", Errno: syscall.EINVAL, Reason: "FD is not the descriptor of the File given to SetFile"}
+	errSubmitFileClosed = &CallError{Call: "Submit", Errno: syscall.EBADF, Reason: "the File given to SetFile is closed"}
+)
+
+// checkIOCB is Submit's check of an IOCB given f with SetFile. The look at
+// f's descriptor holds it for a moment only (RawConn.Control with a function
+// that does nothing, so that nothing is allocated): a close racing with
+// Submit is the program's race, as with any descriptor.
+func (f *File) checkIOCB(cb *IOCB) error {
+	if cb.FD != f.fd {
+		return errSubmitFile
+	}
+	if f.rcErr != nil || f.rc.Control(noFD) != nil {
+		f.dropReg()
+		return errSubmitFileClosed
+	}
+	return nil
+}
+
+func noFD(uintptr) {}
 
 // fixedFileOf puts the fixed-file entry of cb's request into r: from the
 // library's own IOCB (fixedFile, File's calls, whose File holds the entries

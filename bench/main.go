@@ -94,7 +94,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 		api      = fs.String("api", apiFile, "goroutine mode: comma list of the library calls the goroutines make: file (aio.File.ReadAt/WriteAt), fd (Context.ReadAt/WriteAt on the descriptor), do (Context.Do with an IOCB per goroutine)")
 		fixedB   = fs.Bool("fixedbufs", false, "io_uring: buffers from aio.Buffers, registered with the ring (READ_FIXED/WRITE_FIXED); fio's io_uring runs with --fixedbufs")
 		regFiles = fs.Bool("registerfiles", false, "io_uring: the data file registered in the ring's fixed-file table (File.Register, IOCB.SetFile); fio's io_uring runs with --registerfiles")
-		sqpoll   = fs.Bool("sqpoll", false, "io_uring: a kernel thread polls the SQ ring (Options.SQPoll); fio's io_uring runs with --sqthread_poll (its CPU time is not the process's: see CPU columns)")
+		sqpoll   = fs.Bool("sqpoll", false, "io_uring: a kernel thread polls the SQ ring (Options.SQPoll); fio's io_uring runs with --sqthread_poll=1 (the SQ thread is one of the process's threads, so its CPU counts in the library's figures)")
 		matrix   = fs.String("matrix", "default", "default, or full: every path a program takes, for flags not given: workloads randread,randread-direct,randwrite,poll,cancel; goroutines 1,32,256,1024; api file,fd,do")
 	)
 	fs.Usage = func() {
