@@ -16,6 +16,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"runtime"
 	"syscall"
 	"testing"
 	"time"
@@ -501,4 +502,51 @@ func fixedSetFileClosed(t *testing.T, be string) {
 		wantCallError(t, err, "Do", unix.EBADF, "Do of a SetFile IOCB whose File was closed")
 		other.Close()
 	}
+}
+
+func init() {
+	registerCompat("fixed/file-finalizer-releases", fixedFinalizerReleases)
+}
+
+// fixedFinalizerReleases: a registered File dropped without Close, its
+// *os.File closed directly: once the garbage collector finds the File, its
+// finalizer empties the entry and the pipe's reader sees EOF.
+func fixedFinalizerReleases(t *testing.T, be string) {
+	c := setupOpts(t, 8, aio.Options{Backend: be})
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	func() {
+		aw := aio.NewFile(c, w)
+		if err := aw.Register(); err != nil {
+			t.Fatal(err)
+		}
+		if n, err := aw.WriteAt([]byte("hi"), 0); n != 2 || err != nil {
+			t.Fatalf("WriteAt(pipe) = %d, %v", n, err)
+		}
+	}()
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	var got []byte
+	buf := make([]byte, 8)
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		runtime.GC()
+		_ = r.SetReadDeadline(time.Now().Add(20 * time.Millisecond))
+		n, err := r.Read(buf)
+		got = append(got, buf[:n]...)
+		if err == io.EOF {
+			if string(got) != "hi" {
+				t.Fatalf("read %q, want \"hi\"", got)
+			}
+			return
+		}
+		if err != nil && !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Fatal(err)
+		}
+	}
+	t.Fatalf("no EOF within 10s of GCs after %q: the dropped File's entry still holds the write end", got)
 }
