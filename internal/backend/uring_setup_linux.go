@@ -3,7 +3,9 @@ package backend
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"sync"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -24,10 +26,12 @@ import (
 //     and drain then enters with GETEVENTS to run it when it finds the CQ
 //     ring empty. Refused with SQPOLL (the IPI flags mean nothing there).
 //   - IORING_SETUP_SQPOLL (Config.SQPoll; 5.11 unprivileged): a kernel
-//     thread consumes the SQ ring, so Submit publishes the tail and enters
-//     only to wake the thread (IORING_SQ_NEED_WAKEUP) or to wait for room
-//     (IORING_ENTER_SQ_WAIT). The thread spins on a CPU while requests come
-//     and for the kernel's idle time (one second) after the last one.
+//     thread consumes the SQ ring, so Submit publishes the tail, enters only
+//     to wake the thread (IORING_SQ_NEED_WAKEUP), and waits until the thread
+//     has consumed what it published (flushSQPoll), so that Submit means
+//     what it means without SQPOLL. The thread spins on a CPU while
+//     requests come and for the kernel's idle time (one second) after the
+//     last one.
 //   - A sparse fixed-file table (IORING_REGISTER_FILES2 with
 //     IORING_RSRC_REGISTER_SPARSE, 5.19; before that IORING_REGISTER_FILES
 //     with every entry -1, 5.12) and a sparse buffer table
@@ -247,23 +251,31 @@ func prepFixed(e *abi.SQE, r *Req) {
 // flushSQPoll is flush with IORING_SETUP_SQPOLL: publishing the tail hands
 // the SQEs to the kernel thread, which is woken if it sleeps
 // (IORING_SQ_NEED_WAKEUP; the tail store and the flags load are sequentially
-// consistent, as the kernel's ordering rule for this pair requires). When the
-// ring is full it waits for the thread to make room (IORING_ENTER_SQ_WAIT).
-// Every SQE counts as taken: a failure comes as its CQE. With sqMu held.
+// consistent, as the kernel's ordering rule for this pair requires). It then
+// waits until the thread has consumed them: the kernel advances the SQ head
+// only after it has issued the batch and posted the completions that issuing
+// produced (io_submit_sqes: io_submit_state_end, then io_commit_sqring), so
+// when Submit returns a NOP has finished and an -EAGAIN of an O_NONBLOCK
+// file is in the CQ ring for scanSubmitted, as without SQPOLL. The thread
+// polls, so the wait is short; it yields the processor after a few spins,
+// and sleeps after many, in case the thread is not running. Every SQE counts
+// as taken: a failure comes as its CQE. With sqMu held.
 func (u *uring) flushSQPoll() int {
 	u.m.sqTail.Store(u.sqTail)
 	n := int(u.pending)
 	u.pending = 0
-	if u.m.sqFlags.Load()&abi.IORING_SQ_NEED_WAKEUP != 0 {
-		_, _ = uringEnter(u.fd, 0, 0, abi.IORING_ENTER_SQ_WAKEUP)
-	}
-	for u.sqTail-u.m.sqHead.Load() >= u.m.sqEntries {
-		flags := uint32(abi.IORING_ENTER_SQ_WAIT)
+	for spins := 0; u.m.sqHead.Load() != u.sqTail; spins++ {
 		if u.m.sqFlags.Load()&abi.IORING_SQ_NEED_WAKEUP != 0 {
-			flags |= abi.IORING_ENTER_SQ_WAKEUP
+			if _, err := uringEnter(u.fd, 0, 0, abi.IORING_ENTER_SQ_WAKEUP); err != nil && err != unix.EINTR {
+				break // the thread is gone (the ring's owner exited): nothing will consume them
+			}
 		}
-		if _, err := uringEnter(u.fd, 0, 0, flags); err != nil && err != unix.EINTR {
-			break
+		switch {
+		case spins < 64:
+		case spins < 1024:
+			runtime.Gosched()
+		default:
+			time.Sleep(10 * time.Microsecond)
 		}
 	}
 	return n
