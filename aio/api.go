@@ -102,6 +102,12 @@ type IOCB struct {
 	// hint is backend.Req.Hint, set only on the library's own IOCBs (rwAsync,
 	// for a File's request) before they are submitted; a caller's is 0.
 	hint uint8
+
+	// Registered files (fixedfile.go): the lane's fixed-file entry plus
+	// one, set only on the library's own IOCBs (File's); and the File that
+	// SetFile named.
+	fixedFile int32
+	file      *File
 }
 
 const (
@@ -192,6 +198,20 @@ type Options struct {
 	// out); an explicit count is all or Setup's error. Negative is refused
 	// with EINVAL.
 	Lanes int
+	// SQPoll asks the uring backend for a kernel thread that takes requests
+	// from the ring (IORING_SETUP_SQPOLL), so that submitting costs no
+	// system call. The thread spins on a CPU while requests come and for a
+	// second after the last one: CPU time the program does not see in its
+	// own usage (docs/contract.md §12.1 has the measured cost). A kernel that
+	// refuses it runs the ring without it (Features says so); kaio and
+	// threads ignore it.
+	SQPoll bool
+
+	// FixedFiles sizes each ring's table of registered files, which
+	// File.Register fills (docs/contract.md §12.2): 0 means 256, negative
+	// means no table (Register then leaves every File unregistered).
+	// kaio and threads ignore it.
+	FixedFiles int
 }
 
 // Probe is what backend selection learned about one backend it tried.
@@ -201,7 +221,10 @@ type Probe struct {
 	// Err is nil for the backend in use; otherwise it says why this backend
 	// could not run, and matches ErrNotSupported when the system lacks or
 	// refuses the mechanism.
-	Err error
+	Err error // Features lists, for the backend in use, its optional kernel features
+	// and whether each is on (Feature); nil for the others, and for kaio
+	// and threads, which have none.
+	Features []Feature
 }
 
 // String is "uring: ok" for the backend in use, and the name and the reason
@@ -214,10 +237,13 @@ func (p Probe) String() string {
 }
 
 // probesOf converts what backend selection reports.
-func probesOf(bps []backend.Probe) []Probe {
+func probesOf(bps []backend.Probe, be backend.Backend) []Probe {
 	ps := make([]Probe, len(bps))
 	for i, bp := range bps {
 		ps[i] = Probe{Backend: bp.Backend, Err: bp.Err}
+		if bp.Err == nil {
+			ps[i].Features = featuresOf(be)
+		}
 	}
 	return ps
 }
@@ -341,14 +367,23 @@ type Stats struct {
 	Requests uint64 // requests accepted (by Submit, Do and the calls built on Do)
 	Submits  uint64 // submissions to the kernel: io_uring_enter or io_submit calls that carried requests
 	Inline   uint64 // requests finished on the caller's goroutine without a kernel submission
+	// FixedFiles counts requests that named a registered file's entry
+	// instead of its descriptor (File.Register; uring only).
+	FixedFiles uint64
+	// FixedBufs counts requests whose buffer lay in registered Buffers
+	// memory and went as READ_FIXED or WRITE_FIXED (uring only).
+	FixedBufs uint64
 }
 
 // Stats returns the Context's counters.
 func (c *Context) Stats() Stats {
-	st := Stats{Requests: c.nReqs.Load(), Submits: c.nSubmits.Load(), Inline: c.cs.inlined()}
+	st := Stats{Requests: c.nReqs.Load(), Submits: c.nSubmits.Load(), Inline: c.cs.inlined(),
+		FixedFiles: c.nFixedFiles.Load(), FixedBufs: c.nFixedBufs.Load()}
 	for _, l := range c.lanes[min(1, len(c.lanes)):] {
 		st.Requests += l.nReqs.Load()
 		st.Submits += l.nSubmits.Load()
+		st.FixedFiles += l.nFixedFiles.Load()
+		st.FixedBufs += l.nFixedBufs.Load()
 	}
 	return st
 }

@@ -358,9 +358,9 @@ func (cs *callerSide) callerWrite(h *atomic.Uint32, raw bool, fd int, p []byte, 
 // allows (h is the file's heat word; raw says it is a descriptor table's),
 // and whatever is left through the backend. c is the Context the call was
 // made on (lane 0).
-func (c *Context) transfer(ctx context.Context, op Op, h *atomic.Uint32, raw bool, hint uint8, fd int, p []byte, off int64) (int, error) {
+func (c *Context) transfer(ctx context.Context, op Op, h *atomic.Uint32, raw bool, hint uint8, fd int, p []byte, off int64, reg *fileReg) (int, error) {
 	if h == nil || len(p) == 0 || ctx.Err() != nil || c.shut.Load() {
-		return c.rwAsync(ctx, op, fd, p, off, hint)
+		return c.rwAsyncReg(ctx, op, fd, p, off, hint, reg)
 	}
 	q := p[:min(len(p), MaxRW)]
 	var (
@@ -375,7 +375,7 @@ func (c *Context) transfer(ctx context.Context, op Op, h *atomic.Uint32, raw boo
 	}
 	switch {
 	case r == notTaken:
-		return c.rwAsync(ctx, op, fd, p, off, hint)
+		return c.rwAsyncReg(ctx, op, fd, p, off, hint, reg)
 	case errno != 0:
 		return n, &RequestError{Op: op, Errno: errno}
 	}
@@ -385,7 +385,7 @@ func (c *Context) transfer(ctx context.Context, op Op, h *atomic.Uint32, raw boo
 	if r == taken && op == OpRead {
 		return n, io.EOF
 	}
-	m, err := c.rwAsync(ctx, op, fd, p[n:], off+int64(n), hint)
+	m, err := c.rwAsyncReg(ctx, op, fd, p[n:], off+int64(n), hint, reg)
 	return n + m, err
 }
 

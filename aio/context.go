@@ -217,7 +217,7 @@ func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) 
 	}
 	if !c.cs.off {
 		// On the caller's goroutine where the policy allows (§8.5).
-		return c.transfer(ctx, op, c.cs.fds.get(fd), true, 0, fd, p, off)
+		return c.transfer(ctx, op, c.cs.fds.get(fd), true, 0, fd, p, off, nil)
 	}
 	return c.rwAsync(ctx, op, fd, p, off, 0)
 }
@@ -228,6 +228,12 @@ func (c *Context) rwAt(ctx context.Context, op Op, fd int, p []byte, off int64) 
 // hint is what the caller knows of fd (backend.Req.Hint; 0 for a raw
 // descriptor).
 func (c *Context) rwAsync(ctx context.Context, op Op, fd int, p []byte, off int64, hint uint8) (int, error) {
+	return c.rwAsyncReg(ctx, op, fd, p, off, hint, nil)
+}
+
+// rwAsyncReg is rwAsync for a File, whose registration (reg, nil when it
+// has none) gives the lane's fixed-file entry (fixedfile.go).
+func (c *Context) rwAsyncReg(ctx context.Context, op Op, fd int, p []byte, off int64, hint uint8, reg *fileReg) (int, error) {
 	// The IOCB outlives this frame in a slot while the request runs, so it
 	// would escape to the heap; a pooled one costs no allocation. It is idle
 	// again when Do returns.
@@ -238,8 +244,12 @@ func (c *Context) rwAsync(ctx context.Context, op Op, fd int, p []byte, off int6
 	cb := iocbs.Get().(*IOCB)
 	defer func() {
 		cb.Buf, cb.hint = nil, 0
+		cb.fixedFile = 0
 		iocbs.Put(cb)
 	}()
+	if reg != nil {
+		cb.fixedFile = reg.entry(l)
+	}
 	done := 0
 	cb.hint = hint
 	for {

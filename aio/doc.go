@@ -63,6 +63,17 @@
 // on the caller's goroutine, and ReadAt, WriteAt and File spread over
 // Options.Lanes kernel instances so that many cores do not queue on one lock.
 //
+// # Registered files and buffers
+//
+// On io_uring a File can be registered (File.Register) in each ring's
+// fixed-file table, and memory from NewBuffers is registered in its buffer
+// table, so that requests skip the kernel's per-request descriptor lookup and
+// page pinning; Options.SQPoll adds a kernel thread that submits. Every
+// backend takes them and behaves the same; Context.Features says which
+// kernel features are on. A registered File must be closed with File.Close,
+// and Buffers must be released with Release: their lifetime rules are in
+// docs/contract.md §12 (fixedfile.go, buffers.go, features.go).
+//
 // # Platforms
 //
 // The package builds, with the same API, on every platform whose syscall

@@ -72,6 +72,8 @@ type slot struct {
 	queued  bool  // Do's request waits in pend for the combiner (submit.go)
 	pin     runtime.Pinner
 	iov     []iovec
+	bufs    *Buffers // the Buffers its Buf lies in (buffers.go), else nil
+	freg    *fileReg // the File registration its request uses (fixedfile.go), else nil
 
 	// Cancellation. While canceling, the slot's completion is parked here and
 	// its canceler decides where it goes.
@@ -139,6 +141,8 @@ type Context struct {
 
 	nReqs, nSubmits atomic.Uint64 // Stats
 
+	nFixedFiles, nFixedBufs atomic.Uint64 // Stats: registered files and buffers used
+
 	// lanes holds the Context itself and the Contexts that share its
 	// ReadAt/WriteAt calls (lanes.go); nil with one lane. hints picks one.
 	lanes []*Context
@@ -157,14 +161,15 @@ func newContext(maxEvents int, opts Options) (*Context, error) {
 	if maxEvents < 1 || maxEvents > 32768 {
 		return nil, errSetupMax
 	}
-	be, probes, err := backend.OpenWith(opts.Backend, maxEvents, opts.Workers)
+	be, probes, err := backend.OpenConfig(opts.Backend, maxEvents,
+		backend.Config{Workers: opts.Workers, SQPoll: opts.SQPoll, FixedFiles: opts.FixedFiles})
 	if err != nil {
 		return nil, err
 	}
 	b := min(maxEvents, maxSubmitBatch)
 	c := &Context{
 		be:        be,
-		probes:    probesOf(probes),
+		probes:    probesOf(probes, be),
 		max:       maxEvents,
 		cs:        newCallerSide(opts.NoInline, runtime.GOMAXPROCS(0)),
 		reqs:      make([]backend.Req, b),
@@ -671,6 +676,14 @@ func (c *Context) unpin(s *slot) {
 		s.pin.Unpin()
 		s.pinned = false
 	}
+	if s.bufs != nil { // buffers.go: one request fewer on its memory
+		s.bufs.inflight.Add(-1)
+		s.bufs = nil
+	}
+	if s.freg != nil { // fixedfile.go: one request fewer on the File's entries
+		s.freg.leave()
+		s.freg = nil
+	}
 }
 
 // takeSlot takes a free slot for cb: the one cb had last time on this
@@ -722,6 +735,11 @@ func (c *Context) validate(cb *IOCB) error {
 	}
 	if cb.Buf != nil && cb.Bufs != nil {
 		return errSubmitBoth
+	}
+	if cb.file != nil {
+		if err := cb.file.checkIOCB(cb); err != nil { // fixedfile.go
+			return err
+		}
 	}
 	switch cb.Op {
 	case OpPoll:
@@ -790,9 +808,13 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	switch cb.Op {
 	case OpRead, OpWrite:
 		r.Len = uint32(len(cb.Buf))
+		c.fixedFileOf(cb, s, r) // fixedfile.go
 		if cap(cb.Buf) > 0 {
 			p := unsafe.SliceData(cb.Buf)
 			r.Addr = uint64(uintptr(unsafe.Pointer(p)))
+			if c.fixedBuf(s, r) { // buffers.go: Buffers memory is not Go's
+				break
+			}
 			s.pin.Pin(p)
 			s.pinned = true
 		}

@@ -21,7 +21,8 @@ type CallError struct {
 	// Call is the name of the call the program made: "Setup", "Submit",
 	// "GetEvents", "Cancel", "CancelFD", "Error", "Destroy", "Do", "ReadAt"
 	// or "WriteAt" (File.ReadAt's and File.WriteAt's too); "NewFile" or
-	// "NewFileConn" for the calls of a File made without a Context.
+	// "NewFileConn" for the calls of a File made without a Context;
+	// "Register" (File.Register), "NewBuffers" and "Release" (Buffers).
 	Call string
 	// Errno is the errno the matching kernel call would give; Unwrap
 	// returns it.

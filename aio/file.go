@@ -47,6 +47,14 @@ type File struct {
 	// (caller.go): whether its reads and writes may run on the caller's
 	// goroutine, and whether its data is in the page cache.
 	heat atomic.Uint32
+	// reg is the File's fixed-file registration (fixedfile.go), nil until
+	// Register.
+	reg atomic.Pointer[fileReg]
+	// fd is the descriptor's number, for IOCB.SetFile.
+	fd int
+	// closer is what Close closes: the *os.File, or the conn if it has
+	// a Close method.
+	closer io.Closer
 }
 
 // Compile-time checks that File implements the interfaces it promises.
@@ -73,6 +81,7 @@ func NewFile(c *Context, f *os.File) *File {
 	}
 	af := NewFileConn(c, f)
 	af.f = f
+	af.closer = f
 	return af
 }
 
@@ -88,6 +97,9 @@ func NewFileConn(c *Context, conn syscall.Conn) *File {
 	if n, ok := conn.(interface{ Name() string }); ok {
 		af.name = n.Name()
 	}
+	if cl, ok := conn.(io.Closer); ok {
+		af.closer = cl
+	}
 	switch {
 	case conn == nil:
 		af.rcErr = os.ErrInvalid
@@ -101,6 +113,7 @@ func NewFileConn(c *Context, conn syscall.Conn) *File {
 		// pwrite(2) ignores the offset on an O_APPEND file; refuse WriteAt there
 		// as (*os.File).WriteAt does.
 		_ = af.rc.Control(func(fd uintptr) {
+			af.fd = int(fd)
 			appendMode, direct, ok := fileFlags(fd)
 			af.append = appendMode
 			af.hint = fileHint(fd)
@@ -182,7 +195,9 @@ func (f *File) rw(ctx context.Context, op Op, p []byte, off int64) (n int, err e
 	fileCalls.Put(fc)
 	if !ran {
 		// Control refuses only a file that is closed or being closed (its error,
-		// internal/poll's "use of closed file", is not exported).
+		// internal/poll's "use of closed file", is not exported). A
+		// registration of it is dropped now (fixedfile.go).
+		f.dropReg()
 		return 0, f.pathErr(op, os.ErrClosed)
 	}
 	if err != nil && err != io.EOF {
@@ -213,17 +228,26 @@ var fileCalls = sync.Pool{New: func() any {
 
 func (fc *fileCall) run(fd uintptr) {
 	fc.ran = true
-	fc.n, fc.err = fc.f.transfer(fc.ctx, fc.op, int(fd), fc.p, fc.off)
+	// While a request may use the File's fixed-file entries, Close and the
+	// finalizer wait before emptying them (fixedfile.go).
+	reg := fc.f.reg.Load()
+	if reg != nil && !reg.enter() {
+		reg = nil
+	}
+	fc.n, fc.err = fc.f.transfer(fc.ctx, fc.op, int(fd), fc.p, fc.off, reg)
+	if reg != nil {
+		reg.leave()
+	}
 	// The request has ended; the descriptor was held open until now.
 }
 
 // transfer moves p at off on fd: on the caller's goroutine where the policy
 // of caller.go allows, and whatever is left through the Context.
-func (f *File) transfer(ctx context.Context, op Op, fd int, p []byte, off int64) (int, error) {
+func (f *File) transfer(ctx context.Context, op Op, fd int, p []byte, off int64, reg *fileReg) (int, error) {
 	if off < 0 {
 		return f.c.rwAt(ctx, op, fd, p, off) // its refusal
 	}
-	return f.c.transfer(ctx, op, &f.heat, false, f.hint, fd, p, off)
+	return f.c.transfer(ctx, op, &f.heat, false, f.hint, fd, p, off, reg)
 }
 
 func (f *File) pathErr(op Op, err error) error {

@@ -24,7 +24,7 @@ func aioBackendOption(b string) string {
 // backend that cannot run here comes back as a *skipError wrapping the library's
 // error, with row.NotSupported set.
 func setupAIO(cs Case, maxEvents int, row *Row) (*aio.Context, error) {
-	ctx, err := aio.SetupWithOptions(maxEvents, aio.Options{Backend: aioBackendOption(cs.Backend)})
+	ctx, err := aio.SetupWithOptions(maxEvents, aio.Options{Backend: aioBackendOption(cs.Backend), SQPoll: cs.Ring.SQPoll})
 	if err != nil {
 		if errors.Is(err, aio.ErrNotSupported) {
 			row.NotSupported = true
@@ -120,6 +120,11 @@ func runAIO(cs Case, env *runEnv, row *Row) error {
 		return err
 	}
 	defer ctx.Destroy()
+	rr, err := ringResources(cs, ctx, fd, qd, bs, region)
+	if err != nil {
+		return err
+	}
+	defer rr.close(ctx) // before the Destroy deferred above, which then finds it done
 
 	cbs := make([]aio.IOCB, qd)
 	free := make([]*aio.IOCB, 0, qd) // a stack of idle IOCBs
@@ -128,8 +133,11 @@ func runAIO(cs Case, env *runEnv, row *Row) error {
 	for i := range cbs {
 		cb := &cbs[i]
 		cb.Op, cb.FD, cb.Data = op, fd, uint64(i)
+		if rr.file != nil {
+			cb.SetFile(rr.file)
+		}
 		if bs > 0 {
-			cb.Buf = region[i*bs : (i+1)*bs : (i+1)*bs]
+			cb.Buf = rr.block(i, bs, region)
 		}
 		if op == aio.OpPoll {
 			cb.PollEvents = unix.POLLIN
@@ -252,6 +260,8 @@ func runAIO(cs Case, env *runEnv, row *Row) error {
 		spo := float64(submits) / float64(ops)
 		row.SubmitsPerOp = &spo
 	}
+	st := ctx.Stats()
+	row.FixedFiles, row.FixedBufs = st.FixedFiles, st.FixedBufs
 	if err := ctx.Destroy(); err != nil {
 		return fmt.Errorf("destroy: %w", err)
 	}

@@ -86,6 +86,17 @@ func fioArgs(cs Case, engine, file string, size int64) []string {
 		"--percentile_list=50:99:99.9:99.99",
 		"--output-format=json",
 	}
+	if engine == "io_uring" {
+		if cs.Ring.FixedBufs {
+			args = append(args, "--fixedbufs")
+		}
+		if cs.Ring.RegisterFiles {
+			args = append(args, "--registerfiles")
+		}
+		if cs.Ring.SQPoll {
+			args = append(args, "--sqthread_poll=1")
+		}
+	}
 	if ms := cs.Warmup.Milliseconds(); ms > 0 {
 		args = append(args, "--ramp_time="+strconv.FormatInt(ms, 10)+"ms")
 	}

@@ -130,6 +130,7 @@ func runGoroutines(cs Case, env *runEnv, row *Row) error {
 	var file rwAt = f
 	perWorker := func() rwAt { return file }
 	var actx *aio.Context
+	var blocks *aio.Buffers // --fixedbufs
 	call := "os.File.ReadAt"
 	if info.write {
 		call = "os.File.WriteAt"
@@ -148,6 +149,26 @@ func runGoroutines(cs Case, env *runEnv, row *Row) error {
 		}
 		defer actx.Destroy()
 		af := aio.NewFile(actx, f)
+		if cs.Ring.RegisterFiles {
+			// Destroy (deferred) empties the entry; f is closed after.
+			if err := af.Register(); err != nil {
+				return fmt.Errorf("File.Register: %w", err)
+			}
+		}
+		if cs.Ring.FixedBufs {
+			b, err := aio.NewBuffers(actx, bs, n)
+			if err != nil {
+				return fmt.Errorf("aio.NewBuffers(%d, %d): %w", bs, n, err)
+			}
+			defer func() {
+				_ = actx.Destroy() // every request has ended
+				_ = b.Release()
+			}()
+			for i := 0; i < n; i++ {
+				copy(b.Block(i), region[i*bs:(i+1)*bs])
+			}
+			blocks = b
+		}
 		switch cs.API {
 		case apiFD, apiDo:
 			// The descriptor stays valid: f is open until the case ends.
@@ -185,6 +206,9 @@ func runGoroutines(cs Case, env *runEnv, row *Row) error {
 		w := &workers[i]
 		w.hist = newHist()
 		buf := region[i*bs : (i+1)*bs : (i+1)*bs]
+		if blocks != nil {
+			buf = blocks.Block(i)
+		}
 		r := newRNG(seed + uint64(i)*0x9E3779B97F4A7C15)
 		file := perWorker()
 		wg.Add(1)

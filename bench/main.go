@@ -92,6 +92,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		quiet    = fs.Bool("q", false, "no progress lines on stderr")
 		count    = fs.Int("count", 1, "run the whole matrix this many times, interleaved; the table shows each case's median and min-max (benchstat wants 6 or more)")
 		api      = fs.String("api", apiFile, "goroutine mode: comma list of the library calls the goroutines make: file (aio.File.ReadAt/WriteAt), fd (Context.ReadAt/WriteAt on the descriptor), do (Context.Do with an IOCB per goroutine)")
+		fixedB   = fs.Bool("fixedbufs", false, "io_uring: buffers from aio.Buffers, registered with the ring (READ_FIXED/WRITE_FIXED); fio's io_uring runs with --fixedbufs")
+		regFiles = fs.Bool("registerfiles", false, "io_uring: the data file registered in the ring's fixed-file table (File.Register, IOCB.SetFile); fio's io_uring runs with --registerfiles")
+		sqpoll   = fs.Bool("sqpoll", false, "io_uring: a kernel thread polls the SQ ring (Options.SQPoll); fio's io_uring runs with --sqthread_poll=1 (the SQ thread is one of the process's threads, so its CPU counts in the library's figures)")
 		matrix   = fs.String("matrix", "default", "default, or full: every path a program takes, for flags not given: workloads randread,randread-direct,randwrite,poll,cancel; goroutines 1,32,256,1024; api file,fd,do")
 	)
 	fs.Usage = func() {
@@ -132,7 +135,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 
-	cfg := Config{Direct: *direct, Fio: *useFio, CancelN: *cancelN, Count: *count, MaxEvents: *maxEv, Warmup: -1}
+	cfg := Config{Direct: *direct, Fio: *useFio, CancelN: *cancelN, Count: *count, MaxEvents: *maxEv, Warmup: -1,
+		Ring: RingOpts{FixedBufs: *fixedB, RegisterFiles: *regFiles, SQPoll: *sqpoll}}
 	if rt.set {
 		cfg.Runtime = rt.d
 		if rt.d == 0 {

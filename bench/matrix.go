@@ -38,6 +38,7 @@ type Config struct {
 	Required   map[string]bool // backends named explicitly: not being available is a failure
 	Count      int             // run the whole matrix this many times (benchstat wants >= 6)
 	NoChild    bool            // goroutine cases in this process (tests of the runner itself)
+	Ring       RingOpts        // --fixedbufs, --registerfiles, --sqpoll
 }
 
 // Defaults.
@@ -72,6 +73,33 @@ type Case struct {
 	CancelN   int
 	MaxEvents int    // goroutine mode: the shared Context's maxEvents
 	API       string // goroutine mode, library backends: apiFile, apiFD or apiDo
+	Ring      RingOpts
+}
+
+// RingOpts are io_uring's registered resources and SQ polling, asked of the
+// library's Context (Options.SQPoll, File.Register, aio.Buffers) and of fio's
+// io_uring engine (--sqthread_poll, --registerfiles, --fixedbufs) alike. The
+// library's other backends take them too and ignore what they lack, as
+// programs would; fio's other engines do not know them.
+type RingOpts struct {
+	FixedBufs     bool `json:"fixedbufs,omitempty"`
+	RegisterFiles bool `json:"registerfiles,omitempty"`
+	SQPoll        bool `json:"sqpoll,omitempty"`
+}
+
+// String is the options given, "+fixedbufs+registerfiles", or "".
+func (o RingOpts) String() string {
+	s := ""
+	if o.FixedBufs {
+		s += "+fixedbufs"
+	}
+	if o.RegisterFiles {
+		s += "+registerfiles"
+	}
+	if o.SQPoll {
+		s += "+sqpoll"
+	}
+	return s
 }
 
 // The library calls a goroutine-mode case makes (--api).
@@ -84,6 +112,10 @@ const (
 var allAPIs = []string{apiFile, apiFD, apiDo}
 
 func (c Case) String() string {
+	return c.name() + c.Ring.String()
+}
+
+func (c Case) name() string {
 	switch {
 	case c.Workload == wlCancel:
 		return fmt.Sprintf("%s %s n=%d", c.Backend, c.Workload, c.CancelN)
@@ -165,7 +197,7 @@ func buildMatrix(cfg Config) []Case {
 							if be == "gosync" {
 								continue // gosync is the goroutine mode
 							}
-							c := Case{Backend: be, Workload: wl, Mode: modeLoop, BS: bs, QD: qd, Batch: batch, Runtime: rt, Warmup: warm, CancelN: cfg.CancelN}
+							c := Case{Backend: be, Workload: wl, Mode: modeLoop, BS: bs, QD: qd, Batch: batch, Runtime: rt, Warmup: warm, CancelN: cfg.CancelN, Ring: cfg.Ring}
 							if c.Batch > c.QD {
 								c.Batch = c.QD
 							}
@@ -182,7 +214,7 @@ func buildMatrix(cfg Config) []Case {
 			for _, bs := range bss {
 				for _, n := range gors {
 					for _, be := range cfg.Backends {
-						c := Case{Backend: be, Workload: wl, Mode: modeGoroutines, BS: bs, QD: n, Batch: 1, Runtime: grt, Warmup: gwarm, MaxEvents: maxEv}
+						c := Case{Backend: be, Workload: wl, Mode: modeGoroutines, BS: bs, QD: n, Batch: 1, Runtime: grt, Warmup: gwarm, MaxEvents: maxEv, Ring: cfg.Ring}
 						if be == "gosync" {
 							c.MaxEvents = 0
 							add(c)
@@ -434,7 +466,7 @@ func (res *Results) shown() []Row {
 // runCase runs one case and returns its rows (two for cancel).
 func runCase(cs Case, env *runEnv) []Row {
 	info := workloads[cs.Workload]
-	row := Row{Tool: "uringaio", Backend: cs.Backend, Workload: cs.Workload, Mode: cs.Mode, BS: cs.BS, QD: cs.QD, Batch: cs.Batch, API: cs.API}
+	row := Row{Tool: "uringaio", Backend: cs.Backend, Workload: cs.Workload, Mode: cs.Mode, BS: cs.BS, QD: cs.QD, Batch: cs.Batch, API: cs.API, Ring: cs.Ring.String()}
 	if cs.Backend == "gosync" {
 		row.Tool = "gosync"
 	}
@@ -525,6 +557,9 @@ func finishErr(row *Row, err error) {
 // runFioCase runs fio beside a library case.
 func runFioCase(cs Case, engine string, env *runEnv) Row {
 	row := Row{Tool: "fio", Backend: engine, Workload: cs.Workload, Mode: cs.Mode, BS: cs.BS, QD: cs.QD, Batch: cs.Batch}
+	if engine == "io_uring" {
+		row.Ring = cs.Ring.String()
+	}
 	if cs.Mode == modeGoroutines {
 		row.Goroutines = cs.QD
 	}

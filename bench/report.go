@@ -25,13 +25,16 @@ type Row struct {
 	BackendRan   string      `json:"backend_ran,omitempty"` // what ran: ctx.Backend()
 	Probes       []ProbeInfo `json:"probes,omitempty"`      // ctx.Probes(): what selection tried and why
 	Workload     string      `json:"workload"`
-	Mode         string      `json:"mode"`                 // loop (Submit/GetEvents, iodepth in flight) or goroutines (N blocking calls)
-	Goroutines   int         `json:"goroutines,omitempty"` // goroutine mode: N (also in iodepth); fio: its iodepth or jobs
-	API          string      `json:"api,omitempty"`        // goroutine mode, library rows: file (aio.File), fd (Context.ReadAt/WriteAt), do (Context.Do)
-	MaxEvents    int         `json:"max_events,omitempty"` // goroutine mode: maxEvents of the one shared Context
-	BS           int         `json:"bs"`                   // bytes per request (0: no data moved)
-	QD           int         `json:"iodepth"`              // requests in flight; N in goroutine mode; jobs for fio psync
-	Batch        int         `json:"batch"`                // requests per Submit call
+	Mode         string      `json:"mode"`                  // loop (Submit/GetEvents, iodepth in flight) or goroutines (N blocking calls)
+	Goroutines   int         `json:"goroutines,omitempty"`  // goroutine mode: N (also in iodepth); fio: its iodepth or jobs
+	API          string      `json:"api,omitempty"`         // goroutine mode, library rows: file (aio.File), fd (Context.ReadAt/WriteAt), do (Context.Do)
+	Ring         string      `json:"ring,omitempty"`        // --fixedbufs, --registerfiles, --sqpoll given: "+fixedbufs+registerfiles"
+	FixedFiles   uint64      `json:"fixed_files,omitempty"` // loop mode: requests that named a fixed-file entry (aio.Stats)
+	FixedBufs    uint64      `json:"fixed_bufs,omitempty"`  // loop mode: requests that went READ_FIXED/WRITE_FIXED (aio.Stats)
+	MaxEvents    int         `json:"max_events,omitempty"`  // goroutine mode: maxEvents of the one shared Context
+	BS           int         `json:"bs"`                    // bytes per request (0: no data moved)
+	QD           int         `json:"iodepth"`               // requests in flight; N in goroutine mode; jobs for fio psync
+	Batch        int         `json:"batch"`                 // requests per Submit call
 	CancelN      int         `json:"cancel_n,omitempty"`
 	Rounds       int64       `json:"rounds,omitempty"`
 	RuntimeSec   float64     `json:"runtime_s"` // measured time
@@ -254,12 +257,12 @@ var (
 	colWorkload = column{"workload", true, func(r Row) string { return r.Workload }}
 	colBackend  = column{"backend", true, func(r Row) string {
 		if r.Tool == "fio" {
-			return "fio " + r.Backend
+			return "fio " + r.Backend + r.Ring
 		}
 		if r.API != "" && r.API != apiFile {
-			return r.Backend + "/" + r.API
+			return r.Backend + "/" + r.API + r.Ring
 		}
-		return r.Backend
+		return r.Backend + r.Ring
 	}}
 	colRan = column{"ran", true, func(r Row) string {
 		if r.BackendRan == "" {

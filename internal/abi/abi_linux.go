@@ -189,3 +189,63 @@ const (
 
 	AIO_RING_MAGIC = 0xa10a10a1
 )
+
+// ---- io_uring ring features, registered files and buffers ----
+
+// RsrcRegister is struct io_uring_rsrc_register (IORING_REGISTER_FILES2,
+// IORING_REGISTER_BUFFERS2): nr entries of data (an fd or iovec array), or a
+// sparse table of nr empty entries with IORING_RSRC_REGISTER_SPARSE.
+type RsrcRegister struct {
+	Nr    uint32
+	Flags uint32
+	Resv2 uint64
+	Data  uint64
+	Tags  uint64
+}
+
+// RsrcUpdate2 is struct io_uring_rsrc_update2 (IORING_REGISTER_FILES_UPDATE2,
+// IORING_REGISTER_BUFFERS_UPDATE): nr entries of data installed from offset.
+type RsrcUpdate2 struct {
+	Offset uint32
+	Resv   uint32
+	Data   uint64
+	Tags   uint64
+	Nr     uint32
+	Resv2  uint32
+}
+
+// RsrcUpdate is struct io_uring_rsrc_update (IORING_REGISTER_RING_FDS).
+type RsrcUpdate struct {
+	Offset uint32
+	Resv   uint32
+	Data   uint64
+}
+
+// Opcodes, setup and enter flags, SQE flags and register opcodes of the
+// optional features.
+const (
+	IORING_OP_READ_FIXED  = 4
+	IORING_OP_WRITE_FIXED = 5
+
+	IORING_SETUP_SQPOLL       = 1 << 1
+	IORING_SETUP_COOP_TASKRUN = 1 << 8
+	IORING_SETUP_TASKRUN_FLAG = 1 << 9
+
+	// The SQ ring's flags word.
+	IORING_SQ_NEED_WAKEUP = 1 << 0
+	IORING_SQ_TASKRUN     = 1 << 2
+
+	IORING_ENTER_SQ_WAKEUP       = 1 << 1
+	IORING_ENTER_SQ_WAIT         = 1 << 2
+	IORING_ENTER_REGISTERED_RING = 1 << 4
+
+	IOSQE_FIXED_FILE = 1 << 0
+
+	IORING_REGISTER_FILES_UPDATE   = 6
+	IORING_REGISTER_FILES2         = 13
+	IORING_REGISTER_BUFFERS2       = 15
+	IORING_REGISTER_BUFFERS_UPDATE = 16
+	IORING_REGISTER_RING_FDS       = 20
+
+	IORING_RSRC_REGISTER_SPARSE = 1 << 0
+)

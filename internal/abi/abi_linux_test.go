@@ -24,6 +24,9 @@ func TestSizes(t *testing.T) {
 		{"iocb", unsafe.Sizeof(IOCB{}), 64},
 		{"io_event", unsafe.Sizeof(IOEvent{}), 32},
 		{"aio_ring", unsafe.Sizeof(AioRing{}), 32},
+		{"io_uring_rsrc_register", unsafe.Sizeof(RsrcRegister{}), 32},
+		{"io_uring_rsrc_update2", unsafe.Sizeof(RsrcUpdate2{}), 32},
+		{"io_uring_rsrc_update", unsafe.Sizeof(RsrcUpdate{}), 16},
 	} {
 		if c.got != c.want {
 			t.Errorf("sizeof(%s) = %d, want %d", c.name, c.got, c.want)
@@ -35,6 +38,8 @@ func TestOffsets(t *testing.T) {
 	var s SQE
 	var cb IOCB
 	var p UringParams
+	var rr RsrcRegister
+	var ru RsrcUpdate2
 	for _, c := range []struct {
 		name      string
 		got, want uintptr
@@ -49,6 +54,10 @@ func TestOffsets(t *testing.T) {
 		{"sqe.addr3", unsafe.Offsetof(s.Addr3), 48},
 		{"params.sq_off", unsafe.Offsetof(p.SQOff), 40},
 		{"params.cq_off", unsafe.Offsetof(p.CQOff), 80},
+		{"rsrc_register.data", unsafe.Offsetof(rr.Data), 16},
+		{"rsrc_register.tags", unsafe.Offsetof(rr.Tags), 24},
+		{"rsrc_update2.data", unsafe.Offsetof(ru.Data), 8},
+		{"rsrc_update2.nr", unsafe.Offsetof(ru.Nr), 24},
 		{"iocb.aio_rw_flags", unsafe.Offsetof(cb.RwFlags), 12},
 		{"iocb.aio_lio_opcode", unsafe.Offsetof(cb.Opcode), 16},
 		{"iocb.aio_fildes", unsafe.Offsetof(cb.Fildes), 20},

@@ -63,6 +63,12 @@ type Req struct {
 	PollEvents uint32 // the events (Poll); flags, mode or advice (range ops)
 	FD         int32
 	Off        int64
+
+	// Registered files and buffers (uring; the other backends ignore
+	// them and use FD and Addr). Fixed holds FixedFile and FixedBuf.
+	Fixed     uint8
+	BufIndex  uint16
+	FileIndex int32
 }
 
 // Req.Hint bits: what package aio knows of a request's descriptor, which

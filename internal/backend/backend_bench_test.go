@@ -15,7 +15,7 @@ import (
 func BenchmarkPollBatch32(b *testing.B) {
 	for _, name := range []string{"uring", "kaio"} {
 		b.Run("backend="+name, func(b *testing.B) {
-			be, err := start(name, 32, 0)
+			be, err := start(name, 32, Config{})
 			if err != nil {
 				b.Skip(err)
 			}
@@ -66,7 +66,7 @@ func BenchmarkReadiness(b *testing.B) {
 }
 
 func benchReadiness(b *testing.B, name string, n int) {
-	be, err := start(name, n+2, 0)
+	be, err := start(name, n+2, Config{})
 	if err != nil {
 		b.Skip(err)
 	}

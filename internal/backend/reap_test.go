@@ -17,7 +17,7 @@ import (
 
 func openBackend(t *testing.T, name string, slots int) Backend {
 	t.Helper()
-	be, err := start(name, slots, 0)
+	be, err := start(name, slots, Config{})
 	if err != nil {
 		t.Skipf("%s cannot start here: %v", name, err)
 	}

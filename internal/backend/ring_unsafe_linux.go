@@ -44,6 +44,7 @@ type uringMaps struct {
 	sqRing, cqRing, sqeMem []byte
 
 	sqHead, sqTail *atomic.Uint32
+	sqFlags        *atomic.Uint32 // IORING_SQ_NEED_WAKEUP, IORING_SQ_TASKRUN
 	sqMask         uint32
 	sqEntries      uint32
 	sqArray        []uint32
@@ -78,6 +79,7 @@ func mapUring(fd int, p *abi.UringParams) (*uringMaps, error) {
 	}
 	m.sqHead = u32At(m.sqRing, p.SQOff.Head)
 	m.sqTail = u32At(m.sqRing, p.SQOff.Tail)
+	m.sqFlags = u32At(m.sqRing, p.SQOff.Flags)
 	m.sqMask = *(*uint32)(unsafe.Pointer(&m.sqRing[p.SQOff.RingMask]))
 	m.sqEntries = *(*uint32)(unsafe.Pointer(&m.sqRing[p.SQOff.RingEntries]))
 	m.sqArray = unsafe.Slice((*uint32)(unsafe.Pointer(&m.sqRing[p.SQOff.Array])), p.SQEntries)

@@ -38,15 +38,20 @@ func Open(name string, slots int) (Backend, []Probe, error) {
 // error (matching EINVAL) that lists the valid ones. The errors read
 // "aio: Setup: …", as package aio's own do: Setup is the call that makes them.
 func OpenWith(name string, slots, workers int) (Backend, []Probe, error) {
+	return OpenConfig(name, slots, Config{Workers: workers})
+}
+
+// OpenConfig is OpenWith with the optional features of cfg.
+func OpenConfig(name string, slots int, cfg Config) (Backend, []Probe, error) {
 	source := "Options.Backend"
 	if name == "" {
 		name, source = os.Getenv(EnvVar), EnvVar
 	}
 	switch name {
 	case "", "auto":
-		return openAuto(slots, workers)
+		return openAuto(slots, cfg)
 	case "uring", "kaio", "threads":
-		b, err := start(name, slots, workers)
+		b, err := start(name, slots, cfg)
 		if err != nil {
 			return nil, []Probe{{name, err}}, fmt.Errorf("aio: Setup: backend %q (from %s) cannot run: %w", name, source, err)
 		}
@@ -58,21 +63,21 @@ func OpenWith(name string, slots, workers int) (Backend, []Probe, error) {
 
 // start starts one backend by name (select_linux.go, select_other.go,
 // threads.go, threads_other.go).
-func start(name string, slots, workers int) (Backend, error) {
+func start(name string, slots int, cfg Config) (Backend, error) {
 	switch name {
 	case "uring":
-		return startUring(slots, workers)
+		return startUring(slots, cfg)
 	case "kaio":
-		return startKaio(slots, workers)
+		return startKaio(slots, cfg.Workers)
 	}
-	return startThreads(workers)
+	return startThreads(cfg.Workers)
 }
 
-func openAuto(slots, workers int) (Backend, []Probe, error) {
+func openAuto(slots int, cfg Config) (Backend, []Probe, error) {
 	var probes []Probe
 	var errs []error
 	for _, name := range autoOrder {
-		b, err := start(name, slots, workers)
+		b, err := start(name, slots, cfg)
 		if err == nil {
 			return b, append(probes, Probe{name, nil}), nil
 		}

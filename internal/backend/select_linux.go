@@ -5,12 +5,12 @@ package backend
 // start is a nil interface, not a typed nil. workers sizes the pool their
 // stages use (stager.workers), which starts only when first needed.
 
-func startUring(slots, workers int) (Backend, error) {
-	u, err := newUring(slots)
+func startUring(slots int, cfg Config) (Backend, error) {
+	u, err := newUring(slots, cfg)
 	if err != nil {
 		return nil, err
 	}
-	u.stage.workers = workers
+	u.stage.workers = cfg.Workers
 	return u, nil
 }
 

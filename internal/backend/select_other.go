@@ -11,7 +11,7 @@ import (
 // refusals that "auto" records before it runs threads, and that a named
 // backend reports (matching ErrNotSupported).
 
-func startUring(int, int) (Backend, error) {
+func startUring(int, Config) (Backend, error) {
 	return nil, fmt.Errorf("io_uring is a Linux interface (this is %s): %w", runtime.GOOS, ErrNotSupported)
 }
 

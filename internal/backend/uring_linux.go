@@ -42,6 +42,8 @@ type uring struct {
 	m        *uringMaps
 	features uint32
 
+	ringx // set-up features, fixed-file and buffer tables (uring_setup_linux.go)
+
 	// sqMu guards the SQ tail, pending, and st.
 	sqMu    sync.Mutex
 	sqTail  uint32
@@ -87,59 +89,6 @@ func pow2(n uint32) uint32 {
 	return p
 }
 
-// newUring sets up a ring able to hold slots outstanding requests.
-func newUring(slots int) (*uring, error) {
-	sq := pow2(uint32(min(slots, 4096)))
-	if sq < 8 {
-		sq = 8
-	}
-	// Every slot may have two CQEs alive at once (its own and its cancel's),
-	// plus the wake NOP; the ring never overflows.
-	cq := pow2(uint32(2*slots + 16))
-	if cq > 2*abi.IORING_MAX_ENTRIES {
-		cq = 2 * abi.IORING_MAX_ENTRIES
-	}
-	p := abi.UringParams{Flags: abi.IORING_SETUP_CQSIZE | abi.IORING_SETUP_SUBMIT_ALL, CQEntries: cq}
-	fd, err := uringSetup(sq, &p)
-	if err == unix.EINVAL {
-		// IORING_SETUP_SUBMIT_ALL is 5.18; without it a failing SQE stops the
-		// batch, which flush handles by resubmitting the rest.
-		p = abi.UringParams{Flags: abi.IORING_SETUP_CQSIZE, CQEntries: cq}
-		fd, err = uringSetup(sq, &p)
-	}
-	if err != nil {
-		return nil, uringSetupErr("io_uring_setup", err)
-	}
-	u := &uring{fd: fd, features: p.Features, st: make([]ustate, slots)}
-	u.stage.wake = u.Wake
-	fail := func(err error) (*uring, error) {
-		if u.m != nil {
-			u.m.unmap()
-		}
-		unix.Close(fd)
-		return nil, err
-	}
-	if p.Features&abi.IORING_FEAT_EXT_ARG == 0 {
-		return fail(fmt.Errorf("io_uring lacks IORING_FEAT_EXT_ARG (needs Linux 5.11): %w", ErrNotSupported))
-	}
-	if p.Features&abi.IORING_FEAT_NODROP == 0 {
-		return fail(fmt.Errorf("io_uring lacks IORING_FEAT_NODROP (needs Linux 5.5): %w", ErrNotSupported))
-	}
-	var pr abi.Probe
-	if err := uringProbe(fd, &pr); err != nil {
-		return fail(uringSetupErr("IORING_REGISTER_PROBE", err))
-	}
-	for _, o := range uringOps {
-		if o.op > pr.LastOp || pr.Ops[o.op].Flags&abi.IO_URING_OP_SUPPORTED == 0 {
-			return fail(fmt.Errorf("io_uring does not support IORING_OP_%s: %w", o.name, ErrNotSupported))
-		}
-	}
-	if u.m, err = mapUring(fd, &p); err != nil {
-		return fail(uringSetupErr("mmap io_uring rings", err))
-	}
-	return u, nil
-}
-
 func (u *uring) Name() string { return "uring" }
 
 // sqe returns the next free SQE, zeroed, flushing first when the ring is full.
@@ -159,6 +108,9 @@ func (u *uring) sqe() (*abi.SQE, error) {
 // between head and tail, and only inside io_uring_enter, which only we call).
 // Called with sqMu held.
 func (u *uring) flush() (int, error) {
+	if u.sqpoll {
+		return u.flushSQPoll(), nil
+	}
 	consumed := 0
 	for tries := 0; u.pending > 0; {
 		u.m.sqTail.Store(u.sqTail)
@@ -236,6 +188,9 @@ func prep(e *abi.SQE, r *Req, tag uint64) {
 		e.Opcode = abi.IORING_OP_FADVISE
 		e.Len = uint32(r.RangeLen())
 		e.OpFlags = r.RangeArg()
+	}
+	if r.Fixed != 0 {
+		prepFixed(e, r) // uring_setup_linux.go
 	}
 }
 
@@ -392,6 +347,9 @@ func (u *uring) Reap(cs []Completion, wait int, timeout time.Duration) (int, err
 func (u *uring) drain(cs []Completion) (n int, woke bool) {
 	head := u.cqHead
 	tail := u.m.cqTail.Load()
+	if head == tail && u.taskrun {
+		tail = u.runTaskWork()
+	}
 	for head != tail && n < len(cs) {
 		cqe := u.m.cqes[head&u.m.cqMask]
 		head++
@@ -567,6 +525,7 @@ func (u *uring) Wake() {
 }
 
 func (u *uring) Close() error {
+	u.closeTables()
 	u.stage.close()
 	u.m.unmap()
 	return unix.Close(u.fd)
