@@ -162,20 +162,8 @@ func BenchmarkCancel(b *testing.B) {
 }
 
 func benchCancel(b *testing.B, be string, n int) {
-	c, err := aio.SetupWithOptions(n, aio.Options{Backend: be})
-	if errors.Is(err, aio.ErrNotSupported) {
-		b.Skipf("%s cannot start here: %v", be, err)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Destroy()
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
+	c, p, done := benchContextPipe(b, be, n)
+	defer done()
 	cbs := make([]*aio.IOCB, n)
 	for i := range cbs {
 		cbs[i] = &aio.IOCB{Op: aio.OpPoll, FD: p[0], PollEvents: unix.POLLIN}

@@ -32,20 +32,8 @@ func BenchmarkCancelFD(b *testing.B) {
 }
 
 func cfdBenchCancelFD(b *testing.B, be string, n int, op string) {
-	c, err := aio.SetupWithOptions(n, aio.Options{Backend: be})
-	if errors.Is(err, aio.ErrNotSupported) {
-		b.Skipf("backend %s: %v", be, err)
-	}
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer c.Destroy()
-	var p [2]int
-	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
-		b.Fatal(err)
-	}
-	defer unix.Close(p[0])
-	defer unix.Close(p[1])
+	c, p, done := benchContextPipe(b, be, n)
+	defer done()
 
 	cbs := make([]*aio.IOCB, n)
 	for i := range cbs {
@@ -94,4 +82,27 @@ func cfdBenchCancelFD(b *testing.B, be string, n int, op string) {
 	b.ReportMetric(cancelNs/float64(n), "ns/req")
 	b.ReportMetric(reapNs, "reap-ns/op")
 	b.ReportMetric(cancelNs+reapNs, "total-ns/op")
+}
+
+// benchContextPipe sets up a Context of n slots on backend be (skipping the
+// benchmark where it cannot start) and a pipe; done releases them. Not
+// b.Cleanup: a benchmark function runs several times (for growing b.N), and
+// each run's Context must be gone before the next one's is set up.
+func benchContextPipe(b *testing.B, be string, n int) (c *aio.Context, p [2]int, done func()) {
+	c, err := aio.SetupWithOptions(n, aio.Options{Backend: be})
+	if errors.Is(err, aio.ErrNotSupported) {
+		b.Skipf("%s cannot start here: %v", be, err)
+	}
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := unix.Pipe2(p[:], unix.O_CLOEXEC); err != nil {
+		c.Destroy()
+		b.Fatal(err)
+	}
+	return c, p, func() {
+		c.Destroy()
+		unix.Close(p[0])
+		unix.Close(p[1])
+	}
 }
