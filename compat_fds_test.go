@@ -201,7 +201,15 @@ func fdsFileAfterReuse(t *testing.T, be string, kind string) {
 // number) a read through a File that waits on a pipe still waits and reads,
 // where a duplicate would have failed it with EMFILE.
 func fdsFileNoDescriptor(t *testing.T, be string) {
-	c := newContext(t, be, 8)
+	// One lane: a second lane's pool, started on that lane's first use,
+	// needs descriptors of its own (its poller), and at GOMAXPROCS 8 the
+	// read with none left could be the first on another lane (found by
+	// the 20-round run at GOMAXPROCS=8 on kaio).
+	c, err := setupRetryOpts(t, 8, aio.Options{Backend: be, Lanes: 1})
+	if err != nil {
+		t.Fatalf("SetupWithOptions(8, %q, Lanes 1): %v", be, err)
+	}
+	t.Cleanup(func() { _ = c.Destroy() })
 	r, w, _, wfd := osPipe(t)
 	_ = w
 	af := aio.NewFile(c, r)

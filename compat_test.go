@@ -109,9 +109,17 @@ func setupRetry(tb testing.TB, maxEvents int, backend string) (*aio.Context, err
 	if tb != nil {
 		tb.Helper()
 	}
+	return setupRetryOpts(tb, maxEvents, aio.Options{Backend: backend})
+}
+
+// setupRetryOpts is setupRetry with Options.
+func setupRetryOpts(tb testing.TB, maxEvents int, opts aio.Options) (*aio.Context, error) {
+	if tb != nil {
+		tb.Helper()
+	}
 	deadline := time.Now().Add(setupRetryFor)
 	for {
-		c, err := aio.SetupWithOptions(maxEvents, aio.Options{Backend: backend})
+		c, err := aio.SetupWithOptions(maxEvents, opts)
 		if err == nil || !errors.Is(err, syscall.EAGAIN) || time.Now().After(deadline) {
 			return c, err
 		}
