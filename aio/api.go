@@ -91,6 +91,17 @@ type IOCB struct {
 	// fallocate refuses 0. Negative is refused (EINVAL), and so is a
 	// nonzero Len on any other Op.
 	Len int64
+	// RWFlags are per-request flags of a read or write (OpRead, OpWrite,
+	// OpReadv, OpWritev), the RWF_* bits of preadv2(2): unix.RWF_DSYNC and
+	// unix.RWF_SYNC (this write is durable when it completes, as under
+	// O_DSYNC/O_SYNC), unix.RWF_APPEND (this write goes at the end of the
+	// file, whatever Offset says), unix.RWF_NOWAIT (do not wait for the
+	// disk or a lock: the request ends with -EAGAIN, or a short count, where
+	// it would) and unix.RWF_HIPRI (poll for an O_DIRECT completion where
+	// the device can). Any other bit, or any bit on another Op, is refused
+	// with EINVAL. Linux only: elsewhere such a request ends with
+	// -EOPNOTSUPP. See docs/contract.md §1.8.
+	RWFlags int
 
 	// The library's state. Every field is atomic: an IOCB may be handed to one
 	// Context while another Context's Cancel or Error looks at it (and is

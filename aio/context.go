@@ -56,7 +56,7 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 	if err := ctx.Err(); err != nil {
 		return Event{}, &CanceledError{Op: cb.Op, CtxErr: err}
 	}
-	if (cb.Op == OpRead || cb.Op == OpWrite) && !c.cs.off {
+	if (cb.Op == OpRead || cb.Op == OpWrite) && !c.cs.off && cb.RWFlags == 0 {
 		if ev, ok := c.doOnCaller(cb); ok {
 			return ev, ev.Err()
 		}

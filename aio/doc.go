@@ -25,6 +25,14 @@
 // and the one io_uring and classic AIO start for the requests their kernel
 // mechanism cannot finish by itself.
 //
+// # Per-request flags
+//
+// IOCB.RWFlags carries RWF_DSYNC, RWF_SYNC, RWF_APPEND, RWF_NOWAIT and
+// RWF_HIPRI for a read or write, to io_uring's rw_flags, classic AIO's
+// aio_rw_flags or preadv2/pwritev2 (rwflags.go); Submit refuses any other
+// bit. The kernel's answer is the request's result, made equal where the
+// kernels differ (docs/contract.md §1.8).
+//
 // # The one invariant
 //
 // Every IOCB that Submit accepts produces exactly one Event, delivered exactly

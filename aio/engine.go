@@ -614,6 +614,9 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 		// AIO POLLRDNORM when the wake-up carries them.
 		res &= int64(cb.PollEvents | pollAlways)
 	}
+	if cb.RWFlags != 0 {
+		res = rwResult(cb, res) // rwflags.go
+	}
 	cb.res.Store(res)
 	if s.private {
 		s.done, s.res = true, res
@@ -754,6 +757,9 @@ func (c *Context) validate(cb *IOCB) error {
 			}
 		}
 	}
+	if err := checkRWFlags(cb); err != nil { // RWFlags: rwflags.go
+		return err
+	}
 	return checkRange(cb) // Len and Flags: ops.go
 }
 
@@ -783,6 +789,7 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	}
 	*r = backend.Req{Tag: s.tag(idx), Op: uint8(cb.Op), FD: int32(cb.FD), Off: cb.Offset, PollEvents: cb.PollEvents}
 	encodeRange(cb, r) // Len and Flags: ops.go
+	r.RWFlags = int32(cb.RWFlags)
 	switch cb.Op {
 	case OpRead, OpWrite:
 		r.Len = uint32(len(cb.Buf))

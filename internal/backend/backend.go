@@ -62,6 +62,13 @@ type Req struct {
 	PollEvents uint32 // the events (Poll); flags, mode or advice (range ops)
 	FD         int32
 	Off        int64
+	// RWFlags are the request's RWF_* bits (rwflags.go), for the transfers
+	// (Read, Write, Readv, Writev) only; package aio refuses them elsewhere.
+	RWFlags int32
+	// Link ties the request into a chain (link.go): LinkNext when the next
+	// Req of the same Submit starts only after this one succeeds, LinkPrev
+	// when this one follows such a request.
+	Link uint8
 }
 
 // IsRange reports whether op is one of the range operations, whose Req
