@@ -102,6 +102,13 @@ type IOCB struct {
 	// with EINVAL. Linux only: elsewhere such a request ends with
 	// -EOPNOTSUPP. See docs/contract.md §1.8.
 	RWFlags int
+	// Link makes this request the head or a middle member of a chain: the
+	// next IOCB of the same Submit starts only after this one succeeded
+	// (a read or write moved every byte), and if it fails the rest of the
+	// chain ends with -ECANCELED, as io_uring's IOSQE_IO_LINK orders them.
+	// The last IOCB of a Submit must not have it (EINVAL). DoChain runs a
+	// chain and waits for its end. See docs/contract.md §12.
+	Link bool
 
 	// The library's state. Every field is atomic: an IOCB may be handed to one
 	// Context while another Context's Cancel or Error looks at it (and is

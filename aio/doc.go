@@ -33,6 +33,15 @@
 // bit. The kernel's answer is the request's result, made equal where the
 // kernels differ (docs/contract.md §1.8).
 //
+// # Chains
+//
+// IOCB.Link ties a request to the next IOCB of the same Submit: it starts
+// only after this one succeeded, and a failure (or a short read or write)
+// ends the rest with -ECANCELED, as io_uring's IOSQE_IO_LINK does; on uring
+// the kernel keeps the order, on kaio and threads the library (chain.go).
+// DoChain runs a chain and waits for its end: a write-ahead log's commit is
+// DoChain(ctx, write, fdatasync). docs/contract.md §12.
+//
 // # The one invariant
 //
 // Every IOCB that Submit accepts produces exactly one Event, delivered exactly

@@ -83,6 +83,18 @@ type slot struct {
 	doneEarly  bool  // the completion had arrived when the async answer did
 	done       bool  // the kernel's completion arrived (parked, or Do's result)
 	res        int64
+
+	// Chains (chain.go). chainNext is the next member (its gen in
+	// chainNextGen), chainPrev the one before, -1 when none; held: behind
+	// an earlier member that has not ended (heldReq is its request when the
+	// library, not the kernel, hands it over); want: the result that lets
+	// the next start; chainStop: DoChain's context or Destroy wants the
+	// chain stopped.
+	chainNext, chainPrev int32
+	chainNextGen         uint32
+	held, chainStop      bool
+	want                 int64
+	heldReq              backend.Req
 }
 
 const (
@@ -131,7 +143,8 @@ type Context struct {
 	passes        uint64               // reaper passes finished (drainReady waits for one)
 	passWaiters   int
 
-	subOrder uint64 // counts submissions (under mu)
+	subOrder  uint64 // counts submissions (under mu)
+	chainKick bool   // chainEnded queued a chain's next member in pend (chain.go)
 
 	seq   atomic.Uint64 // bumped by every notify
 	kwait atomic.Int32  // 1 while the reaper may be blocked in the kernel
@@ -600,6 +613,7 @@ func (c *Context) route(cs []backend.Completion, sk *sink) {
 	if changed {
 		c.notifyLocked()
 	}
+	c.kickChains() // chain.go
 }
 
 // complete ends slot idx's request with res and sends the event its way. It
@@ -616,6 +630,9 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 	}
 	if cb.RWFlags != 0 {
 		res = rwResult(cb, res) // rwflags.go
+	}
+	if s.chainNext >= 0 {
+		c.chainEnded(idx, res) // chain.go: the next member starts, or ends
 	}
 	cb.res.Store(res)
 	if s.private {
@@ -771,6 +788,7 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	c.subOrder++
 	s.order = c.subOrder
 	s.canceling, s.done, s.answered = false, false, false
+	s.chainNext, s.chainPrev, s.held, s.chainStop = -1, -1, false, false
 	if s.wake != nil {
 		// A token left by a hand-off its previous Do did not need.
 		select {
@@ -827,6 +845,9 @@ func (c *Context) submit(cbs []*IOCB) (int, error) {
 func (c *Context) submitAs(cbs []*IOCB, private bool) (int, error) {
 	if len(cbs) == 0 {
 		return 0, nil
+	}
+	if hasLink(cbs) {
+		return c.submitLinked(cbs, private, false) // chain.go
 	}
 	c.subMu.Lock()
 	defer c.subMu.Unlock()
