@@ -15,4 +15,3 @@ func isWAL(args []string) bool {
 	}
 	return false
 }
-
