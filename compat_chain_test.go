@@ -198,6 +198,10 @@ func chainRefusals(t *testing.T, be string) {
 		wantCallError(t, err, "Submit", unix.EBUSY, "chain holding one IOCB twice")
 	}
 	wantErrno(t, c.Error(dup), unix.EINVAL, "Error of the IOCB of a refused chain")
+	// Do runs one request: a Link there would end no chain.
+	if _, err := c.Do(context.Background(), mk(true)); !errors.Is(err, unix.EINVAL) {
+		t.Fatalf("Do with Link = %v, want EINVAL", err)
+	}
 	// DoChain's own refusals.
 	if _, err := c.DoChain(context.Background()); !errors.Is(err, unix.EINVAL) {
 		t.Fatalf("DoChain() = %v, want EINVAL", err)

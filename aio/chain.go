@@ -46,6 +46,7 @@ var (
 	errSubmitChainLen   = &CallError{Call: "Submit", Errno: syscall.EINVAL, Reason: "chain longer than MaxChain or maxEvents"}
 	errSubmitChainRange = &CallError{Call: "Submit", Errno: syscall.EINVAL, Reason: "sync_file_range or fadvise of 4 GiB or more in a chain"}
 	errDoChainLink      = &CallError{Call: "DoChain", Errno: syscall.EINVAL, Reason: "Link set on the last IOCB"}
+	errDoLink           = &CallError{Call: "Do", Errno: syscall.EINVAL, Reason: "Link set: one request ends no chain (DoChain runs one)"}
 	errDoChainEmpty     = &CallError{Call: "DoChain", Errno: syscall.EINVAL, Reason: "no IOCB"}
 )
 

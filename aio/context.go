@@ -53,6 +53,9 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 	if cb == nil {
 		return Event{}, errDoNil
 	}
+	if cb.Link {
+		return Event{}, errDoLink // chain.go: one request ends no chain; DoChain runs one
+	}
 	if err := ctx.Err(); err != nil {
 		return Event{}, &CanceledError{Op: cb.Op, CtxErr: err}
 	}
