@@ -32,6 +32,7 @@ func init() {
 	registerCompat("chain/cancel-middle", chainCancelMiddle)
 	registerCompat("chain/cancelfd", chainCancelFD)
 	registerCompat("chain/destroy-pending", chainDestroyPending)
+	registerCompat("chain/destroy-after-head", chainDestroyAfterHead)
 	registerCompat("chain/dochain-wal", chainDoChainWAL)
 	registerCompat("chain/dochain-ctx", chainDoChainCtx)
 	registerCompat("chain/nothing-lost", chainNothingLost)
@@ -66,6 +67,10 @@ func chainOrder(t *testing.T, be string) {
 			wantEvent(t, evs[2], s, 0, "DoChain fdatasync")
 		}
 		wantBytes(t, got, data, "the read linked after the write")
+		// Every member counts once in Stats.Requests, held ones too.
+		if st := c.Stats(); st.Requests != uint64(3*(round+1)) {
+			t.Fatalf("Stats.Requests = %d after %d chains of 3, want %d", st.Requests, round+1, 3*(round+1))
+		}
 		expectNoEventsFor(t, c, 20*time.Millisecond)
 	}
 }
@@ -333,6 +338,36 @@ func chainDestroyPending(t *testing.T, be string) {
 		wantErrno(t, c.Error(cb), unix.ECANCELED, "Error after Destroy")
 	}
 	wantBytes(t, preadAll(t, fd, 4096, 0), orig, "file after Destroy (held writes never ran)")
+}
+
+// chainDestroyAfterHead: a chain whose head ends at once (a write of a
+// regular file) and whose next member would wait for ever (a read of an
+// empty pipe), destroyed straight after Submit, without anybody reaping:
+// Destroy returns whether the head ended before it ran (the read then runs
+// and is canceled as any request), while it ran (kaio and threads never
+// start the read; on uring the kernel starts it and the library asks it to
+// stop), and every member reports either its result or ECANCELED.
+func chainDestroyAfterHead(t *testing.T, be string) {
+	fd := tempFD(t, nil)
+	for i := 0; i < 20; i++ {
+		r, _ := newPipe(t, 0)
+		c := newContext(t, be, 8)
+		w := &aio.IOCB{Op: aio.OpWrite, FD: fd, Buf: pattern(512, byte(i)), Link: true}
+		rd := &aio.IOCB{Op: aio.OpRead, FD: r, Buf: make([]byte, 8)}
+		submitWithin(t, c, eventWait, w, rd)
+		if i%2 == 1 {
+			time.Sleep(time.Millisecond)
+		}
+		finishes(t, eventWait, "Destroy with a chain whose next member waits", func() {
+			if err := c.Destroy(); err != nil {
+				t.Errorf("Destroy: %v", err)
+			}
+		})
+		if err := c.Error(w); err != nil && !errors.Is(err, unix.ECANCELED) {
+			t.Fatalf("Error of the head after Destroy: %v", err)
+		}
+		wantErrno(t, c.Error(rd), unix.ECANCELED, "Error of the waiting read after Destroy")
+	}
 }
 
 // chainDoChainWAL: the write-ahead log's commit, write then fdatasync,

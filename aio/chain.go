@@ -211,8 +211,11 @@ func (c *Context) submitGroup(g []*IOCB, private, linkAll bool) error {
 	}
 	c.mu.Unlock()
 
+	// Stats: every member is a request accepted; a held member handed
+	// over later is not counted again (chainEnded takes back what combine
+	// adds for it).
 	c.nSubmits.Add(1)
-	c.nReqs.Add(uint64(len(reqs)))
+	c.nReqs.Add(uint64(len(idxs)))
 	c.beMu.RLock()
 	taken, ninl, berr := c.be.Submit(reqs, c.inl[:len(reqs)])
 	c.beMu.RUnlock()
@@ -221,7 +224,7 @@ func (c *Context) submitGroup(g []*IOCB, private, linkAll bool) error {
 	defer c.mu.Unlock()
 	if taken == 0 && len(reqs) > 0 {
 		// Nothing reached the kernel: the group is refused whole.
-		c.nReqs.Add(-uint64(len(reqs)))
+		c.nReqs.Add(-uint64(len(idxs)))
 		for _, idx := range idxs {
 			s := &c.slots[idx]
 			ucb := s.cb
@@ -272,6 +275,9 @@ func (c *Context) chainEnded(idx int32, res int64) {
 		// not) ends it as usual, and the answer finds nobody waiting for
 		// it.
 		if ok && (c.closing || n.chainStop) && !c.dead {
+			// io-wq ends a request it was running when canceled with
+			// -EINTR (§10.5); nothing moved: complete reports -ECANCELED.
+			n.chainCanceled = true
 			c.beMu.RLock()
 			_, _ = c.be.Cancel(n.tag(nx))
 			c.beMu.RUnlock()
@@ -284,6 +290,7 @@ func (c *Context) chainEnded(idx int32, res int64) {
 		}
 		return
 	}
+	c.nReqs.Add(^uint64(0)) // combine counts it again
 	c.pend = append(c.pend, n.heldReq)
 	n.queued = true
 	c.chainKick = true

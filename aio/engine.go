@@ -93,6 +93,7 @@ type slot struct {
 	chainNext, chainPrev int32
 	chainNextGen         uint32
 	held, chainStop      bool
+	chainCanceled        bool // chainEnded asked the kernel to stop it (chain.go)
 	want                 int64
 	heldReq              backend.Req
 }
@@ -631,6 +632,9 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 	if cb.RWFlags != 0 {
 		res = rwResult(cb, res) // rwflags.go
 	}
+	if s.chainCanceled && res == -int64(syscall.EINTR) {
+		res = -int64(syscall.ECANCELED) // chain.go: io-wq's answer to our cancel
+	}
 	if s.chainNext >= 0 {
 		c.chainEnded(idx, res) // chain.go: the next member starts, or ends
 	}
@@ -788,7 +792,7 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	c.subOrder++
 	s.order = c.subOrder
 	s.canceling, s.done, s.answered = false, false, false
-	s.chainNext, s.chainPrev, s.held, s.chainStop = -1, -1, false, false
+	s.chainNext, s.chainPrev, s.held, s.chainStop, s.chainCanceled = -1, -1, false, false, false
 	if s.wake != nil {
 		// A token left by a hand-off its previous Do did not need.
 		select {
