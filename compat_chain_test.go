@@ -28,6 +28,7 @@ func init() {
 	registerCompat("chain/fail-cancels-rest", chainFailCancelsRest)
 	registerCompat("chain/short-cancels-rest", chainShortCancelsRest)
 	registerCompat("chain/refusals", chainRefusals)
+	registerCompat("chain/nonblock-pipe", chainNonblockPipe)
 	registerCompat("chain/cancel-head", chainCancelHead)
 	registerCompat("chain/cancel-middle", chainCancelMiddle)
 	registerCompat("chain/cancelfd", chainCancelFD)
@@ -216,6 +217,26 @@ func chainRefusals(t *testing.T, be string) {
 	}
 	expectNoEventsFor(t, c, 20*time.Millisecond)
 	wantBytes(t, preadAll(t, fd, 4096, 0)[8:], pattern(4096, 1)[8:], "file after the refusals")
+}
+
+// chainNonblockPipe: a chain whose head reads an empty pipe opened
+// O_NONBLOCK waits for data, as a lone read does (§3.10), and the chain
+// goes on when it comes; io_uring alone would end the read with -EAGAIN and
+// the chain with it (§12.9).
+func chainNonblockPipe(t *testing.T, be string) {
+	fd := tempFD(t, pattern(4096, 1))
+	r, w := newPipe(t, unix.O_NONBLOCK)
+	c := newContext(t, be, 8)
+	data := pattern(64, 7)
+	head := &aio.IOCB{Op: aio.OpRead, FD: r, Buf: make([]byte, 8), Link: true, Data: 1}
+	mid := &aio.IOCB{Op: aio.OpWrite, FD: fd, Buf: data, Data: 2}
+	submitWithin(t, c, eventWait, head, mid)
+	expectNoEventsFor(t, c, 20*time.Millisecond)
+	writeFull(t, w, []byte("abcdefgh"))
+	m := byIOCB(t, reapN(t, c, 2))
+	wantEvent(t, m[head], head, 8, "read of the O_NONBLOCK pipe")
+	wantEvent(t, m[mid], mid, int64(len(data)), "write after it")
+	wantBytes(t, preadAll(t, fd, 64, 0), data, "the write after the pipe read")
 }
 
 // pipeChain is a chain whose head waits: a read of an empty pipe, then a

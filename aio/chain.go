@@ -29,6 +29,11 @@ import (
 // (GetEvents, Do, DoChain, Cancel, CancelFD, Error), as io_uring's own
 // resubmission does (§3.6).
 //
+// On uring a chain with a read or write of an O_NONBLOCK file is kept by
+// the library as well (chainNeedsLibrary): io_uring would end such a
+// transfer with -EAGAIN and the chain with it, where the other backends
+// wait for readiness.
+//
 // The same bookkeeping runs on uring, where held means "the kernel has it
 // behind an earlier member", so that Cancel, CancelFD and Destroy answer
 // alike on every backend: a held member is never sent to the backend's
@@ -164,7 +169,7 @@ func (c *Context) submitGroup(g []*IOCB, private, linkAll bool) error {
 		c.mu.Unlock()
 		return err
 	}
-	inKernel := c.kernelLinks()
+	inKernel := len(g) > 1 && c.kernelLinks() && !chainNeedsLibrary(g)
 	reqs := c.reqs[:0]
 	idxs := make([]int32, 0, len(g))
 	for i, cb := range g {
@@ -193,13 +198,13 @@ func (c *Context) submitGroup(g []*IOCB, private, linkAll bool) error {
 		}
 		c.prepare(idx, cb, private, r)
 		if len(g) > 1 {
-			if i > 0 {
+			if inKernel && i > 0 {
 				r.Link |= backend.LinkPrev
 			}
-			if i < len(g)-1 {
+			if inKernel && i < len(g)-1 {
 				r.Link |= backend.LinkNext
 			}
-			s.held, s.want = held, wantOf(cb)
+			s.held, s.want, s.kernelChain = held, wantOf(cb), inKernel
 			if i > 0 {
 				p := &c.slots[idxs[i-1]]
 				p.chainNext, p.chainNextGen = idx, s.gen
@@ -268,7 +273,7 @@ func (c *Context) chainEnded(idx int32, res int64) {
 	}
 	n.held = false
 	ok := res >= 0 && (s.want < 0 || res == s.want)
-	if c.kernelLinks() {
+	if n.kernelChain {
 		// The kernel starts it, or ends it -ECANCELED, itself. A chain
 		// that Destroy or DoChain's context wants stopped: ask the kernel
 		// to stop the member it just started; its completion (canceled or
@@ -294,6 +299,38 @@ func (c *Context) chainEnded(idx int32, res int64) {
 	c.pend = append(c.pend, n.heldReq)
 	n.queued = true
 	c.chainKick = true
+}
+
+// chainNeedsLibrary reports whether chain g must be kept by the library
+// even where the kernel could keep it: a read or write on an O_NONBLOCK
+// file, which io_uring would end with -EAGAIN (breaking the chain) where
+// the other backends wait for readiness (§12.9). One fcntl per transfer.
+func chainNeedsLibrary(g []*IOCB) bool {
+	for _, cb := range g {
+		switch cb.Op {
+		case OpRead, OpWrite, OpReadv, OpWritev:
+			if cb.RWFlags&backend.RWFNowait == 0 && chainNonblock(cb.FD) {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// chainCancelAnswer is the kernel's answer to the cancel chainEnded sent
+// for slot idx. The predecessor's completion can be posted before the kernel
+// has queued the linked request, so the cancel may not find it yet
+// (-ENOENT) while it has not ended: ask again, until it is found or ends
+// (it is then done, or its slot freed, and the answer is stale). With mu
+// held.
+func (c *Context) chainCancelAnswer(idx int32, res int64) {
+	s := &c.slots[idx]
+	if res != -int64(syscall.ENOENT) || s.done || c.dead {
+		return
+	}
+	c.beMu.RLock()
+	_, _ = c.be.Cancel(s.tag(idx))
+	c.beMu.RUnlock()
 }
 
 // kickChains hands over the chain members chainEnded queued, if nobody is

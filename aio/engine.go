@@ -94,6 +94,7 @@ type slot struct {
 	chainNextGen         uint32
 	held, chainStop      bool
 	chainCanceled        bool // chainEnded asked the kernel to stop it (chain.go)
+	kernelChain          bool // its chain is ordered by the kernel (IOSQE_IO_LINK)
 	want                 int64
 	heldReq              backend.Req
 }
@@ -599,6 +600,9 @@ func (c *Context) route(cs []backend.Completion, sk *sink) {
 			// had finished before the cancel was tried.
 			s.answered, s.answerRes, s.doneEarly = true, cp.Res, s.done
 			changed = true
+			if s.chainCanceled && !s.canceling {
+				c.chainCancelAnswer(idx, cp.Res) // chain.go
+			}
 			continue
 		}
 		res := normalize(cp.Res)
@@ -792,7 +796,7 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	c.subOrder++
 	s.order = c.subOrder
 	s.canceling, s.done, s.answered = false, false, false
-	s.chainNext, s.chainPrev, s.held, s.chainStop, s.chainCanceled = -1, -1, false, false, false
+	s.chainNext, s.chainPrev, s.held, s.chainStop, s.chainCanceled, s.kernelChain = -1, -1, false, false, false, false
 	if s.wake != nil {
 		// A token left by a hand-off its previous Do did not need.
 		select {
