@@ -420,6 +420,14 @@ func (c *Context) DoChain(ctx context.Context, cbs ...*IOCB) ([]Event, error) {
 		stop = context.AfterFunc(ctx, func() { c.stopChain(idxs, gens) })
 	}
 	evs := make([]Event, len(cbs))
+	c.mu.Lock()
+	if c.slots[idxs[0]].kernelChain {
+		// The kernel runs the whole chain: one wait for all of it (the
+		// reaper asks io_uring_enter for len(cbs) completions at once)
+		// rather than a wake-up per member.
+		c.await(&waiter{kind: waitChain, idx: idxs[0], idxs: idxs, gens: gens}, time.Time{}, false, false)
+	}
+	c.mu.Unlock()
 	for i, cb := range cbs {
 		c.mu.Lock()
 		c.await(&waiter{kind: waitDo, idx: idxs[i], gen: gens[i]}, time.Time{}, false, false)
@@ -447,6 +455,33 @@ func (c *Context) DoChain(ctx context.Context, cbs ...*IOCB) ([]Event, error) {
 		}
 	}
 	return evs, nil
+}
+
+// chainDone is waitChain's test: every member of the chain has its final
+// result. w.idx becomes the first member that has not, whose completion
+// wakes a DoChain that sleeps (sleepDo). With mu held.
+func (c *Context) chainDone(w *waiter) bool {
+	for i, idx := range w.idxs {
+		s := &c.slots[idx]
+		if !(s.gen == w.gens[i] && s.done && !s.canceling) {
+			w.idx = idx
+			return false
+		}
+	}
+	return true
+}
+
+// chainLeft is how many members of w's chain have not ended: the
+// completions a reaper waiting for the chain asks the kernel for at once.
+// With mu held.
+func (c *Context) chainLeft(w *waiter) int {
+	n := 0
+	for i, idx := range w.idxs {
+		if s := &c.slots[idx]; !(s.gen == w.gens[i] && s.done) {
+			n++
+		}
+	}
+	return max(n, 1)
 }
 
 // stopChain is DoChain's context ending: the members not started yet are

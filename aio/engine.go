@@ -263,11 +263,12 @@ func (c *Context) waitLocked(deadline time.Time, hasDeadline bool) {
 // GetEvents must not allocate.
 type waiter struct {
 	kind waitKind
-	idx  int32   // waitNotCanceling, waitCancelDecided, waitDo
-	gen  uint32  // waitNotCanceling, waitDo
-	idxs []int32 // waitAllDecided
-	sk   *sink   // waitEvents
-	min  int     // waitEvents
+	idx  int32    // waitNotCanceling, waitCancelDecided, waitDo
+	gen  uint32   // waitNotCanceling, waitDo
+	idxs []int32  // waitAllDecided, waitChain
+	gens []uint32 // waitChain
+	sk   *sink    // waitEvents
+	min  int      // waitEvents
 }
 
 type waitKind uint8
@@ -279,6 +280,7 @@ const (
 	waitAllDecided                    // ... of every slot in idxs
 	waitAllFree                       // every slot is free (Destroy)
 	waitDo                            // Do's request in slot idx has its final result
+	waitChain                         // every request of DoChain's kernel chain (idxs, gens) has its final result
 )
 
 func (w *waiter) satisfied(c *Context) bool {
@@ -310,6 +312,8 @@ func (w *waiter) satisfied(c *Context) bool {
 	case waitDo:
 		s := &c.slots[w.idx]
 		return s.gen == w.gen && s.done && !s.canceling
+	case waitChain:
+		return c.chainDone(w) // chain.go
 	}
 	panic("aio: unknown waiter")
 }
@@ -332,6 +336,8 @@ func (w *waiter) expect(c *Context) int {
 			}
 		}
 		return max(n, 1)
+	case waitChain:
+		return c.chainLeft(w) // chain.go
 	}
 	return 1
 }
@@ -378,7 +384,8 @@ func (c *Context) await(w *waiter, deadline time.Time, hasDeadline, interruptibl
 			}
 			continue
 		}
-		if w.kind == waitDo {
+		if w.kind == waitDo || w.kind == waitChain {
+			// waitChain: w.idx is its first member not ended (chainDone).
 			c.sleepDo(w.idx)
 			continue
 		}
