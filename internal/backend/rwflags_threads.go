@@ -1,3 +1,5 @@
+//go:build unix
+
 package backend
 
 import "golang.org/x/sys/unix"
