@@ -2,7 +2,7 @@
 
 package uringaio_test
 
-// Chains, IOCB.Link and DoChain (docs/contract.md §12): order, failure and
+// Chains, IOCB.Link and DoChain (docs/contract.md §13): order, failure and
 // short transfers ending the rest with -ECANCELED, Submit's refusals of a
 // chain (whole or nothing), Cancel of the running and of a held member,
 // CancelFD, Destroy with a chain pending, and one event per request (§2.1)
@@ -139,7 +139,7 @@ func chainShortCancelsRest(t *testing.T, be string) {
 	wantEvent(t, evs[1], after, -int64(unix.ECANCELED), "DoChain: member after a short read")
 }
 
-// chainRefusals: a chain is accepted whole or refused whole (§12, §3.2):
+// chainRefusals: a chain is accepted whole or refused whole (§13, §3.2):
 // Link on the last IOCB of a Submit, a malformed member, a member still
 // outstanding, a chain longer than maxEvents, no room for all of it. A
 // plain request before the chain is accepted and the count stops before the
@@ -221,7 +221,7 @@ func chainRefusals(t *testing.T, be string) {
 
 // chainNonblockPipe: a chain whose head reads an empty file opened
 // O_NONBLOCK — a pipe, and a pty master — waits for data, as a lone read
-// does (§3.10, §12.9), and the chain goes on when it comes. On Linux 6.18
+// does (§3.10, §13.9), and the chain goes on when it comes. On Linux 6.18
 // io_uring itself waits for both (the case passes there even without the
 // library keeping such chains); where io_uring answers -EAGAIN (§10.5) the
 // library keeps the chain, and this is what must still hold.

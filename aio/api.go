@@ -107,7 +107,7 @@ type IOCB struct {
 	// (a read or write moved every byte), and if it fails the rest of the
 	// chain ends with -ECANCELED, as io_uring's IOSQE_IO_LINK orders them.
 	// The last IOCB of a Submit must not have it (EINVAL). DoChain runs a
-	// chain and waits for its end. See docs/contract.md §12.
+	// chain and waits for its end. See docs/contract.md §13.
 	Link bool
 
 	// The library's state. Every field is atomic: an IOCB may be handed to one

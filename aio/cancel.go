@@ -104,7 +104,7 @@ func (c *Context) Cancel(cb *IOCB) (Event, error) {
 	}
 	s := &c.slots[idx]
 	if s.held {
-		// Behind an earlier member of its chain (§12): not started, and
+		// Behind an earlier member of its chain (§13): not started, and
 		// not to be stopped by itself; it ends with the chain.
 		c.mu.Unlock()
 		c.subMu.Unlock()
@@ -370,7 +370,7 @@ func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 	}
 	// A held member counts as canceled when the member of its chain that
 	// runs is among the targets and is stopped (it then ends -ECANCELED
-	// with the chain), else as not canceled (§12).
+	// with the chain), else as not canceled (§13).
 	roots := make([]int32, len(held))
 	for i, idx := range held {
 		roots[i] = c.chainRoot(idx)

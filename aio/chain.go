@@ -11,7 +11,7 @@ import (
 	"github.com/uringaio/uringaio/internal/backend"
 )
 
-// Chains (docs/contract.md §12)
+// Chains (docs/contract.md §13)
 //
 // IOCB.Link ties a request to the next IOCB of the same Submit: the next
 // starts only after this one succeeded — a read or write that moved every
@@ -304,7 +304,7 @@ func (c *Context) chainEnded(idx int32, res int64) {
 // chainNeedsLibrary reports whether chain g must be kept by the library
 // even where the kernel could keep it: a read or write on an O_NONBLOCK
 // file, which io_uring would end with -EAGAIN (breaking the chain) where
-// the other backends wait for readiness (§12.9). One fcntl per transfer.
+// the other backends wait for readiness (§13.9). One fcntl per transfer.
 func chainNeedsLibrary(g []*IOCB) bool {
 	for _, cb := range g {
 		switch cb.Op {
@@ -359,7 +359,7 @@ func (c *Context) chainRoot(idx int32) int32 {
 	return -1
 }
 
-// DoChain runs cbs as one chain (§12) and waits for its end: each request
+// DoChain runs cbs as one chain (§13) and waits for its end: each request
 // starts only after the one before it succeeded, and once one fails, or a
 // read or write moves fewer bytes than asked, the rest end with -ECANCELED.
 // DoChain links them itself, whatever their Link fields say, except that

@@ -40,7 +40,7 @@
 // ends the rest with -ECANCELED, as io_uring's IOSQE_IO_LINK does; on uring
 // the kernel keeps the order, on kaio and threads the library (chain.go).
 // DoChain runs a chain and waits for its end: a write-ahead log's commit is
-// DoChain(ctx, write, fdatasync). docs/contract.md §12.
+// DoChain(ctx, write, fdatasync). docs/contract.md §13.
 //
 // # The one invariant
 //
