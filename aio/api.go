@@ -91,6 +91,24 @@ type IOCB struct {
 	// fallocate refuses 0. Negative is refused (EINVAL), and so is a
 	// nonzero Len on any other Op.
 	Len int64
+	// RWFlags are per-request flags of a read or write (OpRead, OpWrite,
+	// OpReadv, OpWritev), the RWF_* bits of preadv2(2): unix.RWF_DSYNC and
+	// unix.RWF_SYNC (this write is durable when it completes, as under
+	// O_DSYNC/O_SYNC), unix.RWF_APPEND (this write goes at the end of the
+	// file, whatever Offset says), unix.RWF_NOWAIT (do not wait for the
+	// disk or a lock: the request ends with -EAGAIN, or a short count, where
+	// it would) and unix.RWF_HIPRI (poll for an O_DIRECT completion where
+	// the device can). Any other bit, or any bit on another Op, is refused
+	// with EINVAL. Linux only: elsewhere such a request ends with
+	// -EOPNOTSUPP. See docs/contract.md §1.8.
+	RWFlags int
+	// Link makes this request the head or a middle member of a chain: the
+	// next IOCB of the same Submit starts only after this one succeeded
+	// (a read or write moved every byte), and if it fails the rest of the
+	// chain ends with -ECANCELED, as io_uring's IOSQE_IO_LINK orders them.
+	// The last IOCB of a Submit must not have it (EINVAL). DoChain runs a
+	// chain and waits for its end. See docs/contract.md §13.
+	Link bool
 
 	// The library's state. Every field is atomic: an IOCB may be handed to one
 	// Context while another Context's Cancel or Error looks at it (and is

@@ -103,6 +103,13 @@ func (c *Context) Cancel(cb *IOCB) (Event, error) {
 		c.mu.Lock()
 	}
 	s := &c.slots[idx]
+	if s.held {
+		// Behind an earlier member of its chain (§13): not started, and
+		// not to be stopped by itself; it ends with the chain.
+		c.mu.Unlock()
+		c.subMu.Unlock()
+		return Event{}, errCancelAgain
+	}
 	private := s.private
 	c.startCancel(idx, cancelOne)
 	tag := s.tag(idx)
@@ -226,10 +233,14 @@ func (s *slot) outcome() cancelOutcome {
 func (c *Context) finishCancel(idx int32, kind uint8) (cancelOutcome, Event) {
 	s := &c.slots[idx]
 	s.canceling = false
+	defer c.kickChains() // chain.go: a chain's next member ended or may start
 	defer c.notifyLocked()
 	if s.stopped() {
 		if kind == cancelOne && !s.private {
 			cb := s.cb
+			if s.chainNext >= 0 {
+				c.chainEnded(idx, -int64(syscall.ECANCELED)) // chain.go
+			}
 			c.unpin(s)
 			cb.res.Store(-int64(syscall.ECANCELED))
 			ev := Event{Data: s.data, IOCB: cb, Res: -int64(syscall.ECANCELED)}
@@ -301,7 +312,7 @@ func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 	c.subMu.Lock()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	var targets []int32
+	var targets, held []int32
 	for {
 		if c.closing {
 			c.subMu.Unlock()
@@ -323,7 +334,7 @@ func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 				return AllDone, nil
 			}
 		}
-		targets = targets[:0]
+		targets, held = targets[:0], held[:0]
 		busy := int32(-1)
 		for i := range c.slots {
 			s := &c.slots[i]
@@ -333,6 +344,10 @@ func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 			if s.canceling || s.queued {
 				busy = int32(i)
 				break
+			}
+			if s.held {
+				held = append(held, int32(i)) // chain.go: not sent to the backend
+				continue
 			}
 			targets = append(targets, int32(i))
 		}
@@ -349,21 +364,39 @@ func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 		c.subMu.Lock()
 		c.mu.Lock()
 	}
-	if len(targets) == 0 {
+	if len(targets) == 0 && len(held) == 0 {
 		c.subMu.Unlock()
 		return AllDone, nil
 	}
+	// A held member counts as canceled when the member of its chain that
+	// runs is among the targets and is stopped (it then ends -ECANCELED
+	// with the chain), else as not canceled (§13).
+	roots := make([]int32, len(held))
+	for i, idx := range held {
+		roots[i] = c.chainRoot(idx)
+	}
 	c.startCancels(targets, cancelNotify)
 	c.subMu.Unlock()
-	if err := c.cancelSlots(targets); err != nil {
-		return NoCancelResult, &CallError{Call: "CancelFD", Errno: errnoOf(err), Reason: err.Error()}
+	if len(targets) > 0 {
+		if err := c.cancelSlots(targets); err != nil {
+			return NoCancelResult, &CallError{Call: "CancelFD", Errno: errnoOf(err), Reason: err.Error()}
+		}
 	}
 	stopped, running := 0, 0
+	var stoppedRoots []int32
 	for _, idx := range targets {
 		switch out, _ := c.finishCancel(idx, cancelNotify); out {
 		case outStopped:
 			stopped++
+			stoppedRoots = append(stoppedRoots, idx)
 		case outRunning:
+			running++
+		}
+	}
+	for _, r := range roots {
+		if r >= 0 && slices.Contains(stoppedRoots, r) {
+			stopped++
+		} else {
 			running++
 		}
 	}
@@ -477,7 +510,8 @@ func (c *Context) destroy() error {
 	var idxs []int32
 	for i := range c.slots {
 		s := &c.slots[i]
-		if s.cb != nil && !s.canceling && !s.done {
+		if s.cb != nil && !s.canceling && !s.done && !s.held {
+			// A held chain member ends with its chain (chain.go).
 			idxs = append(idxs, int32(i))
 		}
 	}

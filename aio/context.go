@@ -53,10 +53,13 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 	if cb == nil {
 		return Event{}, errDoNil
 	}
+	if cb.Link {
+		return Event{}, errDoLink // chain.go: one request ends no chain; DoChain runs one
+	}
 	if err := ctx.Err(); err != nil {
 		return Event{}, &CanceledError{Op: cb.Op, CtxErr: err}
 	}
-	if (cb.Op == OpRead || cb.Op == OpWrite) && !c.cs.off {
+	if (cb.Op == OpRead || cb.Op == OpWrite) && !c.cs.off && cb.RWFlags == 0 {
 		if ev, ok := c.doOnCaller(cb, ctx.Done()); ok {
 			return ev, ev.Err()
 		}

@@ -25,6 +25,23 @@
 // and the one io_uring and classic AIO start for the requests their kernel
 // mechanism cannot finish by itself.
 //
+// # Per-request flags
+//
+// IOCB.RWFlags carries RWF_DSYNC, RWF_SYNC, RWF_APPEND, RWF_NOWAIT and
+// RWF_HIPRI for a read or write, to io_uring's rw_flags, classic AIO's
+// aio_rw_flags or preadv2/pwritev2 (rwflags.go); Submit refuses any other
+// bit. The kernel's answer is the request's result, made equal where the
+// kernels differ (docs/contract.md §1.8).
+//
+// # Chains
+//
+// IOCB.Link ties a request to the next IOCB of the same Submit: it starts
+// only after this one succeeded, and a failure (or a short read or write)
+// ends the rest with -ECANCELED, as io_uring's IOSQE_IO_LINK does; on uring
+// the kernel keeps the order, on kaio and threads the library (chain.go).
+// DoChain runs a chain and waits for its end: a write-ahead log's commit is
+// DoChain(ctx, write, fdatasync). docs/contract.md §13.
+//
 // # The one invariant
 //
 // Every IOCB that Submit accepts produces exactly one Event, delivered exactly

@@ -85,6 +85,20 @@ type slot struct {
 	doneEarly  bool  // the completion had arrived when the async answer did
 	done       bool  // the kernel's completion arrived (parked, or Do's result)
 	res        int64
+
+	// Chains (chain.go). chainNext is the next member (its gen in
+	// chainNextGen), chainPrev the one before, -1 when none; held: behind
+	// an earlier member that has not ended (heldReq is its request when the
+	// library, not the kernel, hands it over); want: the result that lets
+	// the next start; chainStop: DoChain's context or Destroy wants the
+	// chain stopped.
+	chainNext, chainPrev int32
+	chainNextGen         uint32
+	held, chainStop      bool
+	chainCanceled        bool // chainEnded asked the kernel to stop it (chain.go)
+	kernelChain          bool // its chain is ordered by the kernel (IOSQE_IO_LINK)
+	want                 int64
+	heldReq              backend.Req
 }
 
 const (
@@ -134,7 +148,8 @@ type Context struct {
 	passes        uint64               // reaper passes finished (drainReady waits for one)
 	passWaiters   int
 
-	subOrder uint64 // counts submissions (under mu)
+	subOrder  uint64 // counts submissions (under mu)
+	chainKick bool   // chainEnded queued a chain's next member in pend (chain.go)
 
 	seq   atomic.Uint64 // bumped by every notify
 	kwait atomic.Int32  // 1 while the reaper may be blocked in the kernel
@@ -254,11 +269,12 @@ func (c *Context) waitLocked(deadline time.Time, hasDeadline bool) {
 // GetEvents must not allocate.
 type waiter struct {
 	kind waitKind
-	idx  int32   // waitNotCanceling, waitCancelDecided, waitDo
-	gen  uint32  // waitNotCanceling, waitDo
-	idxs []int32 // waitAllDecided
-	sk   *sink   // waitEvents
-	min  int     // waitEvents
+	idx  int32    // waitNotCanceling, waitCancelDecided, waitDo
+	gen  uint32   // waitNotCanceling, waitDo
+	idxs []int32  // waitAllDecided, waitChain
+	gens []uint32 // waitChain
+	sk   *sink    // waitEvents
+	min  int      // waitEvents
 }
 
 type waitKind uint8
@@ -270,6 +286,7 @@ const (
 	waitAllDecided                    // ... of every slot in idxs
 	waitAllFree                       // every slot is free (Destroy)
 	waitDo                            // Do's request in slot idx has its final result
+	waitChain                         // every request of DoChain's kernel chain (idxs, gens) has its final result
 )
 
 func (w *waiter) satisfied(c *Context) bool {
@@ -301,6 +318,8 @@ func (w *waiter) satisfied(c *Context) bool {
 	case waitDo:
 		s := &c.slots[w.idx]
 		return s.gen == w.gen && s.done && !s.canceling
+	case waitChain:
+		return c.chainDone(w) // chain.go
 	}
 	panic("aio: unknown waiter")
 }
@@ -323,6 +342,8 @@ func (w *waiter) expect(c *Context) int {
 			}
 		}
 		return max(n, 1)
+	case waitChain:
+		return c.chainLeft(w) // chain.go
 	}
 	return 1
 }
@@ -369,7 +390,8 @@ func (c *Context) await(w *waiter, deadline time.Time, hasDeadline, interruptibl
 			}
 			continue
 		}
-		if w.kind == waitDo {
+		if w.kind == waitDo || w.kind == waitChain {
+			// waitChain: w.idx is its first member not ended (chainDone).
 			c.sleepDo(w.idx)
 			continue
 		}
@@ -591,6 +613,9 @@ func (c *Context) route(cs []backend.Completion, sk *sink) {
 			// had finished before the cancel was tried.
 			s.answered, s.answerRes, s.doneEarly = true, cp.Res, s.done
 			changed = true
+			if s.chainCanceled && !s.canceling {
+				c.chainCancelAnswer(idx, cp.Res) // chain.go
+			}
 			continue
 		}
 		res := normalize(cp.Res)
@@ -606,6 +631,7 @@ func (c *Context) route(cs []backend.Completion, sk *sink) {
 	if changed {
 		c.notifyLocked()
 	}
+	c.kickChains() // chain.go
 }
 
 // complete ends slot idx's request with res and sends the event its way. It
@@ -619,6 +645,15 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 		// reports, on every backend: io_uring adds POLLRDHUP and classic
 		// AIO POLLRDNORM when the wake-up carries them.
 		res &= int64(cb.PollEvents | pollAlways)
+	}
+	if cb.RWFlags != 0 {
+		res = rwResult(cb, res) // rwflags.go
+	}
+	if s.chainCanceled && res == -int64(syscall.EINTR) {
+		res = -int64(syscall.ECANCELED) // chain.go: io-wq's answer to our cancel
+	}
+	if s.chainNext >= 0 {
+		c.chainEnded(idx, res) // chain.go: the next member starts, or ends
 	}
 	cb.res.Store(res)
 	if s.private {
@@ -773,6 +808,9 @@ func (c *Context) validate(cb *IOCB) error {
 			}
 		}
 	}
+	if err := checkRWFlags(cb); err != nil { // RWFlags: rwflags.go
+		return err
+	}
 	return checkRange(cb) // Len and Flags: ops.go
 }
 
@@ -787,6 +825,7 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	// request may have ended, and freed it, while the round that carried
 	// it was still in the backend, before that round could clear the mark.
 	s.canceling, s.done, s.answered, s.queued = false, false, false, false
+	s.chainNext, s.chainPrev, s.held, s.chainStop, s.chainCanceled, s.kernelChain = -1, -1, false, false, false, false
 	if s.wake != nil {
 		// A token left by a hand-off its previous Do did not need.
 		select {
@@ -805,6 +844,7 @@ func (c *Context) prepare(idx int32, cb *IOCB, private bool, r *backend.Req) {
 	}
 	*r = backend.Req{Tag: s.tag(idx), Op: uint8(cb.Op), Hint: cb.hint, FD: int32(cb.FD), Off: cb.Offset, PollEvents: cb.PollEvents}
 	encodeRange(cb, r) // Len and Flags: ops.go
+	r.RWFlags = int32(cb.RWFlags)
 	switch cb.Op {
 	case OpRead, OpWrite:
 		r.Len = uint32(len(cb.Buf))
@@ -846,6 +886,9 @@ func (c *Context) submit(cbs []*IOCB) (int, error) {
 func (c *Context) submitAs(cbs []*IOCB, private bool) (int, error) {
 	if len(cbs) == 0 {
 		return 0, nil
+	}
+	if hasLink(cbs) {
+		return c.submitLinked(cbs, private, false) // chain.go
 	}
 	c.subMu.Lock()
 	defer c.subMu.Unlock()

@@ -65,6 +65,9 @@ func (o *optDuration) Set(s string) error {
 // backend is not available here under --backend=all), 1 when a case failed,
 // 2 for bad flags.
 func run(args []string, stdout, stderr io.Writer) int {
+	if isWAL(args) {
+		return runWAL(args, stdout, stderr) // wal.go: flags and a table of its own
+	}
 	fs := flag.NewFlagSet("bench", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	var warm, rt optDuration

@@ -69,6 +69,13 @@ type Req struct {
 	Fixed     uint8
 	BufIndex  uint16
 	FileIndex int32
+	// RWFlags are the request's RWF_* bits (rwflags.go), for the transfers
+	// (Read, Write, Readv, Writev) only; package aio refuses them elsewhere.
+	RWFlags int32
+	// Link ties the request into a chain (link.go): LinkNext when the next
+	// Req of the same Submit starts only after this one succeeds, LinkPrev
+	// when this one follows such a request.
+	Link uint8
 }
 
 // Req.Hint bits: what package aio knows of a request's descriptor, which

@@ -201,7 +201,12 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 			// What would have to wait, or stopped short, is seen by
 			// scanSubmitted below.
 			s.phase = phTry
-			prepRW(cb, r, unix.RWF_NOWAIT)
+			if r.Nowait() {
+				// The caller's own RWF_NOWAIT: its -EAGAIN or short
+				// count is the answer (rwflags.go).
+				s.phase = phDirect
+			}
+			prepRW(cb, r, unix.RWF_NOWAIT|r.RWFlags)
 		}
 		k.ptrs = append(k.ptrs, cb)
 		k.ptrReq = append(k.ptrReq, int32(i))
@@ -466,7 +471,7 @@ func (k *kaio) slowPath(s *kstate, c *Completion) bool {
 	}
 	cb := &k.iocbs[uint32(r.Tag)]
 	s.phase = phDirect
-	prepRW(cb, r, 0)
+	prepRW(cb, r, r.RWFlags)
 	for {
 		_, err := ioSubmit(k.ctx, []*abi.IOCB{cb})
 		if err == nil {

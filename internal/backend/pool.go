@@ -920,7 +920,7 @@ func runOp(pr *preq) int64 {
 		return runRange(r, pr.fd)
 	case OpRead, OpWrite, OpReadv, OpWritev:
 		b := pr.bufs()
-		return rwAt(isWrite(r.Op), pr.fd, &b, r.Off+pr.moved)
+		return rwAt(isWrite(r.Op), pr.fd, &b, r.Off+pr.moved, r.RWFlags)
 	}
 	return -int64(unix.EINVAL)
 }
@@ -932,9 +932,9 @@ func runOp(pr *preq) int64 {
 func transfer(pr *preq, nowait bool) int64 {
 	b := pr.bufs()
 	if pr.nb >= 0 {
-		return rwCur(isWrite(pr.r.Op), pr.nb, &b, false)
+		return rwCur(isWrite(pr.r.Op), pr.nb, &b, false, pr.r.RWFlags)
 	}
-	return rwCur(isWrite(pr.r.Op), pr.fd, &b, nowait)
+	return rwCur(isWrite(pr.r.Op), pr.fd, &b, nowait, pr.r.RWFlags)
 }
 
 // tryTransfer is the poller's transfer after readiness, which must not

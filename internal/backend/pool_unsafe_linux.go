@@ -34,14 +34,21 @@ func offHiLo(off int64) (lo, hi uintptr) {
 	return uintptr(off), uintptr(uint64(off) >> halfLong >> halfLong)
 }
 
-// rwAt is preadv(2)/pwritev(2) at off.
-func rwAt(write bool, fd int, b *bufs, off int64) int64 {
+// rwAt is preadv(2)/pwritev(2) at off; preadv2(2)/pwritev2(2) when the
+// request has RWF_* flags (rwflags.go).
+func rwAt(write bool, fd int, b *bufs, off int64, flags int32) int64 {
 	nr := uintptr(unix.SYS_PREADV)
 	if write {
 		nr = unix.SYS_PWRITEV
 	}
+	if flags != 0 {
+		nr = uintptr(unix.SYS_PREADV2)
+		if write {
+			nr = unix.SYS_PWRITEV2
+		}
+	}
 	lo, hi := offHiLo(off)
-	return rwv(nr, fd, b, lo, hi, 0)
+	return rwv(nr, fd, b, lo, hi, int(flags))
 }
 
 // rwAtNowait is preadv2(2)/pwritev2(2) at off with RWF_NOWAIT: what the page
@@ -63,15 +70,15 @@ func isDirect(fd int) bool {
 }
 
 // rwCur is preadv2(2)/pwritev2(2) at the current position (offset -1), with
-// RWF_NOWAIT when nowait.
-func rwCur(write bool, fd int, b *bufs, nowait bool) int64 {
+// the request's RWF_* flags, and RWF_NOWAIT when nowait.
+func rwCur(write bool, fd int, b *bufs, nowait bool, rwFlags int32) int64 {
 	nr := uintptr(unix.SYS_PREADV2)
 	if write {
 		nr = unix.SYS_PWRITEV2
 	}
-	flags := 0
+	flags := int(rwFlags)
 	if nowait {
-		flags = unix.RWF_NOWAIT
+		flags |= unix.RWF_NOWAIT
 	}
 	lo, hi := offHiLo(-1)
 	return rwv(nr, fd, b, lo, hi, flags)

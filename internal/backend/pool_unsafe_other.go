@@ -48,8 +48,12 @@ func wakePipe() (r, w int, err error) {
 // fsync flushes what fdatasync would and the metadata besides.
 func fdatasync(fd int) error { return unix.Fsync(fd) }
 
-// rwAt is pread(2)/pwrite(2) per iovec at off.
-func rwAt(write bool, fd int, b *bufs, off int64) int64 {
+// rwAt is pread(2)/pwrite(2) per iovec at off. RWF_* flags (rwflags.go)
+// are Linux's: a request with any ends with EOPNOTSUPP here.
+func rwAt(write bool, fd int, b *bufs, off int64, flags int32) int64 {
+	if flags != 0 {
+		return -int64(unix.EOPNOTSUPP)
+	}
 	return eachIovec(b, func(p []byte, done int64) (int, error) {
 		if write {
 			return unix.Pwrite(fd, p, off+done)
@@ -59,8 +63,11 @@ func rwAt(write bool, fd int, b *bufs, off int64) int64 {
 }
 
 // rwCur is read(2)/write(2) per iovec at the current position. nowait is
-// never set here (haveNowait is false).
-func rwCur(write bool, fd int, b *bufs, nowait bool) int64 {
+// never set here (haveNowait is false); RWF_* flags end with EOPNOTSUPP.
+func rwCur(write bool, fd int, b *bufs, nowait bool, flags int32) int64 {
+	if flags != 0 {
+		return -int64(unix.EOPNOTSUPP)
+	}
 	return eachIovec(b, func(p []byte, _ int64) (int, error) {
 		if write {
 			return unix.Write(fd, p)

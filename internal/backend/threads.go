@@ -180,6 +180,8 @@ func (t *threads) try(r *Req) (how uint8, res int64, done bool) {
 	switch {
 	case errno != 0:
 		return 0, -int64(errno), true
+	case r.RWFlags != 0 && (!waits || r.Nowait()):
+		return tryFlags(r, waits)
 	case !waits:
 		// Storage: what the page cache holds is copied here at the cost of
 		// pread(2) (not for O_DIRECT, which would wait for the device);
@@ -196,7 +198,7 @@ func (t *threads) try(r *Req) (how uint8, res int64, done bool) {
 		return poolRun, 0, false
 	case haveNowait:
 		b := reqBufs(r, 0)
-		res := rwCur(isWrite(r.Op), int(r.FD), &b, true)
+		res := rwCur(isWrite(r.Op), int(r.FD), &b, true, r.RWFlags)
 		if res != -int64(unix.EAGAIN) && res != -int64(unix.EOPNOTSUPP) {
 			return 0, res, true
 		}

@@ -144,6 +144,7 @@ func prep(e *abi.SQE, r *Req, tag uint64) {
 	e.Fd = r.FD
 	e.UserData = tag
 	e.Off = uint64(r.Off)
+	prepLink(e, r) // link_linux.go: rw_flags, IOSQE_IO_LINK
 	switch r.Op {
 	case OpRead:
 		e.Opcode = abi.IORING_OP_READ
@@ -237,7 +238,7 @@ func (u *uring) Submit(reqs []Req, inline []Completion) (int, int, error) {
 			taken++
 			continue
 		}
-		if u.sqTail-u.m.sqHead.Load() >= u.m.sqEntries {
+		if u.sqTail-u.m.sqHead.Load() >= u.m.sqEntries || u.chainWontFit(reqs[i:]) {
 			n, err := u.flush()
 			if taken += n; err != nil {
 				return taken, ninl, err
@@ -271,7 +272,7 @@ func (u *uring) scanSubmitted(cqTail0 uint32) {
 			continue
 		}
 		s := &u.st[uint32(cqe.UserData)]
-		if s.req.Tag != cqe.UserData || !s.fresh || !s.req.isTransfer() || s.pooled || s.failRes != 0 {
+		if s.req.Tag != cqe.UserData || !s.fresh || !s.req.isTransfer() || s.pooled || s.failRes != 0 || s.req.Nowait() || s.req.Chained() {
 			continue
 		}
 		if res := u.stage.divert(&s.req, 0, 0); res != 0 {
@@ -403,9 +404,13 @@ func (u *uring) retry(tag uint64, res int64, c *Completion) bool {
 		c.Res = s.failRes
 		return true
 	case s.canceled:
-		if res == -int64(unix.EAGAIN) && s.req.isTransfer() {
+		if res == -int64(unix.EAGAIN) && s.req.isTransfer() && !s.req.Nowait() {
 			c.Res = -int64(unix.ECANCELED)
 		}
+		return true
+	case s.req.Nowait() || s.req.Chained():
+		// The caller's RWF_NOWAIT asked for -EAGAIN; a chain's member was
+		// ended by the kernel with the chain (link.go).
 		return true
 	case res == -int64(unix.EAGAIN):
 		if !s.req.isTransfer() {
