@@ -26,10 +26,13 @@ type ringRes struct {
 func ringResources(cs Case, ctx *aio.Context, fd, n, bs int, region []byte) (*ringRes, error) {
 	rr := &ringRes{}
 	if cs.Ring.RegisterFiles {
-		d, err := unix.FcntlInt(uintptr(fd), unix.F_DUPFD_CLOEXEC, 0)
+		// dup and FD_CLOEXEC, not F_DUPFD_CLOEXEC: AIX has no such
+		// constant, and the bench builds on every Unix.
+		d, err := unix.Dup(fd)
 		if err != nil {
 			return nil, fmt.Errorf("dup of the data file: %w", err)
 		}
+		unix.CloseOnExec(d)
 		rr.file = aio.NewFile(ctx, os.NewFile(uintptr(d), "data"))
 		if err := rr.file.Register(); err != nil {
 			rr.file.Close()
