@@ -152,13 +152,34 @@ func fuseOpenState(t *testing.T, srv *fuseServer, state string, off int64) int {
 			t.Fatal(err)
 		}
 	}
-	for i, in := range fuseResidency(t, fd, fuseSize) {
-		want := state == "first-page" && int64(i)*4096 == off
-		if in != want {
-			t.Fatalf("%s: page %d cached = %v, want %v (the file's cache is not in the state this case needs)", state, i, in, want)
+	// With FUSE_ASYNC_READ the warming read's readahead is answered in the
+	// background, and a page it brings may land after the DONTNEED above
+	// (seen once in 20 rounds at GOMAXPROCS=8): drop the others again until
+	// the state holds, and fail only if it never settles.
+	for try := 0; ; try++ {
+		bad := -1
+		for i, in := range fuseResidency(t, fd, fuseSize) {
+			if want := state == "first-page" && int64(i)*4096 == off; in != want {
+				bad = i
+				break
+			}
+		}
+		if bad < 0 {
+			return fd
+		}
+		if try == 50 || state == "first-page" && int64(bad)*4096 == off {
+			t.Fatalf("%s: page %d cached = %v after %d tries (the file's cache is not in the state this case needs)", state, bad, state != "first-page" || int64(bad)*4096 != off, try+1)
+		}
+		time.Sleep(10 * time.Millisecond)
+		if state == "first-page" {
+			if off > 0 {
+				_ = unix.Fadvise(fd, 0, off, unix.FADV_DONTNEED)
+			}
+			_ = unix.Fadvise(fd, off+4096, 0, unix.FADV_DONTNEED)
+		} else {
+			_ = unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED)
 		}
 	}
-	return fd
 }
 
 // fuseReadFull: reads of a FUSE file, cold and with the first page of the
