@@ -1,7 +1,7 @@
 // Command pebblebench compares Pebble on vfs.Default with Pebble on the
 // pebblefs adapter, once per uringaio backend that can start here.
 //
-//	go -C pebblefs run ./cmd/pebblebench [-rounds 3] [-backends uring,kaio,threads]
+//	go -C pebblefs run ./cmd/pebblebench [-rounds 3] [-backends uring,kaio,threads] [-raw uring,kaio,threads]
 //
 // Each round runs every workload once on every file system, the file systems
 // in a rotated order from round to round, so that a slow moment of a shared
@@ -54,6 +54,7 @@ var (
 	nScans   = flag.Int("scans", 8_000, "scans per scan round")
 	nLoad    = flag.Int("load-keys", 100_000, "keys per load round")
 	only     = flag.String("workloads", "", "comma-separated workloads to run (default: all)")
+	raw      = flag.String("raw", "", "comma-separated backends to also run through a minimal adapter over Context.ReadAt/WriteAt on the descriptor (raw.go), as <backend>-raw")
 	cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the measured workloads to this file")
 )
 
@@ -120,6 +121,21 @@ func run() error {
 		}
 		defer c.Destroy()
 		targets = append(targets, target{name: be, fs: pebblefs.New(c, vfs.Default), c: c})
+	}
+	for _, be := range strings.Split(*raw, ",") {
+		if be = strings.TrimSpace(be); be == "" {
+			continue
+		}
+		c, err := aio.SetupWithOptions(256, aio.Options{Backend: be})
+		if errors.Is(err, aio.ErrNotSupported) {
+			fmt.Printf("skipping %s-raw: %v\n", be, err)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("setup %s: %w", be, err)
+		}
+		defer c.Destroy()
+		targets = append(targets, target{name: be + "-raw", fs: rawFS{FS: vfs.Default, c: c}, c: c})
 	}
 
 	readDir := filepath.Join(dir, "read")
