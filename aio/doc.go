@@ -108,4 +108,17 @@
 // write and sync calls (and sync_file_range, fallocate and posix_fadvise for
 // the range operations, which end with ENOSYS off Linux), and kcmp(2) to share
 // a descriptor duplicate among requests on one file (without it, one each).
+//
+// # Where each concern lives
+//
+// For readers of the source: api.go holds the types, Setup, Submit,
+// GetEvents, Destroy and Stats; engine.go the Context and its slots, and how
+// a Context works; slots.go taking, preparing and freeing slots; accept.go
+// Submit's checks and hand-over; submit.go Do's shared submissions; wait.go
+// waiting and the reaper role; route.go routing completions and GetEvents;
+// cancel.go Cancel, CancelFD, Error and Destroy; context.go Do, ReadAt and
+// WriteAt; caller.go transfers on the caller's goroutine; lanes.go several
+// kernel instances behind one Context; file.go File; chain.go chains;
+// rwflags.go per-request flags; fixedfile.go and buffers.go registered files
+// and buffers; ops.go the range operations; errors.go the errors.
 package aio
