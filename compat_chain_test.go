@@ -259,16 +259,35 @@ func pipeChain(t *testing.T, rfd, fd int, data []byte) (head, mid, last *aio.IOC
 	return
 }
 
+// pendingChain is the set-up several cases share: a 4 KiB file holding
+// orig, a pipe with nothing in it, a Context of 8 slots, and pipeChain's
+// chain on them (the head waits on the pipe). submit says whether it is
+// submitted already (whole, within eventWait).
+type pendingChain struct {
+	c               *aio.Context
+	fd, r           int
+	orig            []byte
+	head, mid, last *aio.IOCB
+}
+
+func newPendingChain(t *testing.T, be string, submit bool) pendingChain {
+	pc := pendingChain{orig: pattern(4096, 1)}
+	pc.fd = tempFD(t, pc.orig)
+	pc.r, _ = newPipe(t, 0)
+	pc.c = newContext(t, be, 8)
+	pc.head, pc.mid, pc.last = pipeChain(t, pc.r, pc.fd, pattern(64, 7))
+	if submit {
+		submitWithin(t, pc.c, eventWait, pc.head, pc.mid, pc.last)
+	}
+	return pc
+}
+
 // chainCancelHead: Cancel of the member that runs stops it (its event is
 // Cancel's answer) and the rest end with -ECANCELED, through GetEvents,
 // without having run.
 func chainCancelHead(t *testing.T, be string) {
-	orig := pattern(4096, 1)
-	fd := tempFD(t, orig)
-	r, _ := newPipe(t, 0)
-	c := newContext(t, be, 8)
-	head, mid, last := pipeChain(t, r, fd, pattern(64, 7))
-	submitWithin(t, c, eventWait, head, mid, last)
+	pc := newPendingChain(t, be, true)
+	c, fd, orig, head, mid, last := pc.c, pc.fd, pc.orig, pc.head, pc.mid, pc.last
 	expectNoEventsFor(t, c, 20*time.Millisecond)
 	cancelIt(t, c, head)
 	m := byIOCB(t, reapN(t, c, 2))
@@ -337,12 +356,8 @@ func chainCancelFD(t *testing.T, be string) {
 // pipe, the rest held) returns, and every member reports ECANCELED
 // afterwards (§7.3); the held write never ran.
 func chainDestroyPending(t *testing.T, be string) {
-	orig := pattern(4096, 1)
-	fd := tempFD(t, orig)
-	r, _ := newPipe(t, 0)
-	c := newContext(t, be, 8)
-	head, mid, last := pipeChain(t, r, fd, pattern(64, 7))
-	submitWithin(t, c, eventWait, head, mid, last)
+	pc := newPendingChain(t, be, true)
+	c, fd, orig, head, mid, last := pc.c, pc.fd, pc.orig, pc.head, pc.mid, pc.last
 	// A DoChain pending too.
 	r2, _ := newPipe(t, 0)
 	h2, m2, l2 := pipeChain(t, r2, fd, pattern(64, 8))
@@ -431,11 +446,8 @@ func chainDoChainWAL(t *testing.T, be string) {
 // head is stopped, the rest never start, the error matches both the
 // context's and ECANCELED, and every event is -ECANCELED.
 func chainDoChainCtx(t *testing.T, be string) {
-	orig := pattern(4096, 1)
-	fd := tempFD(t, orig)
-	r, _ := newPipe(t, 0)
-	c := newContext(t, be, 8)
-	head, mid, last := pipeChain(t, r, fd, pattern(64, 7))
+	pc := newPendingChain(t, be, false)
+	c, fd, orig, head, mid, last := pc.c, pc.fd, pc.orig, pc.head, pc.mid, pc.last
 	head.Link, mid.Link = false, false
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Millisecond)
 	defer cancel()
