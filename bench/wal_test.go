@@ -31,7 +31,13 @@ func TestWALArgs(t *testing.T) {
 // holds one row per case with its rounds.
 func TestWALRuns(t *testing.T) {
 	var out, errb bytes.Buffer
-	code := runWAL([]string{"--workload=wal", "--bs=4k", "--runtime=50ms", "--count=1", "--group=3", "--json", "-v=false", "--dir=" + t.TempDir()}, &out, &errb)
+	var code int
+	whileAioBudgetTaken(t, func() string {
+		out.Reset()
+		errb.Reset()
+		code = runWAL([]string{"--workload=wal", "--bs=4k", "--runtime=50ms", "--count=1", "--group=3", "--json", "-v=false", "--dir=" + t.TempDir()}, &out, &errb)
+		return errb.String() + out.String()
+	})
 	if code != 0 {
 		t.Fatalf("runWAL exit %d: %s\n%s", code, errb.String(), out.String())
 	}
