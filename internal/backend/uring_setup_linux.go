@@ -193,12 +193,19 @@ func (u *uring) setupFiles(n int) Feature {
 		return f
 	}
 	u.nFiles = n
-	u.fileFree = make([]int32, n)
-	for i := range u.fileFree {
-		u.fileFree[i] = int32(n - 1 - i)
-	}
+	u.fileFree = freeStack[int32](n)
 	f.On = true
 	return f
+}
+
+// freeStack is a table's free entries, n-1 down to 0, so that entry 0 is
+// taken first (popped from the end).
+func freeStack[T int32 | uint16](n int) []T {
+	st := make([]T, n)
+	for i := range st {
+		st[i] = T(n - 1 - i)
+	}
+	return st
 }
 
 // setupBuffers registers an empty buffer table, when READ_FIXED and
@@ -216,10 +223,7 @@ func (u *uring) setupBuffers(pr *abi.Probe) Feature {
 		return f
 	}
 	u.nBufs = uringBufTable
-	u.bufFree = make([]uint16, uringBufTable)
-	for i := range u.bufFree {
-		u.bufFree[i] = uint16(uringBufTable - 1 - i)
-	}
+	u.bufFree = freeStack[uint16](uringBufTable)
 	f.On = true
 	return f
 }
