@@ -78,10 +78,11 @@ const (
 type callerSide struct {
 	off bool // Options.NoInline
 	fds fdTable
-	// wturn holds a token per caller in a plain pwrite(2) now: at most
-	// GOMAXPROCS at Setup. A plain pread needs none: it holds its P
+	// plainW counts callers in a plain pwrite(2) now, at most maxW
+	// (GOMAXPROCS at Setup). A plain pread needs no count: it holds its P
 	// (hotPread), so GOMAXPROCS bounds it already.
-	wturn chan struct{}
+	plainW atomic.Int32
+	maxW   int32
 	// Stats.Inline, counted per P: one shared counter cost 15 % of a cached
 	// read at 32 goroutines on 2 cores (its cache line moves between the
 	// cores on every read). hints keeps each P on its stripe.
@@ -98,7 +99,7 @@ type stripe struct {
 }
 
 func newCallerSide(off bool, procs int) *callerSide {
-	cs := &callerSide{off: off, wturn: make(chan struct{}, max(1, procs)), stripes: make([]stripe, max(1, procs))}
+	cs := &callerSide{off: off, maxW: int32(procs), stripes: make([]stripe, max(1, procs))}
 	cs.hints.New = func() any { return &cs.stripes[int(cs.next.Add(1)-1)%len(cs.stripes)] }
 	return cs
 }
@@ -287,9 +288,7 @@ func cool(h *atomic.Uint32) {
 // callerWrite writes p at off on the caller's goroutine if the policy allows
 // (§8.3c): RWF_NOWAIT first, a plain pwrite(2) under the gate where the
 // filesystem refuses RWF_NOWAIT or the write would wait.
-//
-// done is the caller's ctx.Done(): a wait for a turn ends with it.
-func (cs *callerSide) callerWrite(h *atomic.Uint32, raw bool, fd int, p []byte, off int64, done <-chan struct{}) (n int, errno syscall.Errno, r callerResult) {
+func (cs *callerSide) callerWrite(h *atomic.Uint32, raw bool, fd int, p []byte, off int64) (n int, errno syscall.Errno, r callerResult) {
 	s := h.Load()
 	switch {
 	case s&hNoWrite != 0:
@@ -328,20 +327,12 @@ func (cs *callerSide) callerWrite(h *atomic.Uint32, raw bool, fd int, p []byte, 
 		}
 	}
 	// A plain pwrite may wait (for dirty-page throttling), so it gives up
-	// its P like any system call: the turns bound how many run at once.
-	// Over the bound a writer waits for a turn (parked, holding no thread)
-	// rather than going to the backend: writes to one file serialise on its
-	// inode lock anyway, and a request costs more than the wait (§8.3c).
-	select {
-	case cs.wturn <- struct{}{}:
-	default:
-		select {
-		case cs.wturn <- struct{}{}:
-		case <-done:
-			return 0, 0, notTaken // the backend's request reports ctx's end
-		}
+	// its P like any system call: the gate bounds how many run at once.
+	if cs.plainW.Add(1) > cs.maxW {
+		cs.plainW.Add(-1)
+		return 0, 0, notTaken // over the bound: the backend writes it
 	}
-	defer func() { <-cs.wturn }()
+	defer cs.plainW.Add(-1)
 	n, errno, r = 0, 0, taken
 	for n < len(p) {
 		m, e := plainPwrite(fd, p[n:min(len(p), n+MaxRW)], off+int64(n))
@@ -380,7 +371,7 @@ func (c *Context) transfer(ctx context.Context, op Op, h *atomic.Uint32, raw boo
 	if op == OpRead {
 		n, errno, r = c.cs.callerRead(h, raw, fd, q, off)
 	} else {
-		n, errno, r = c.cs.callerWrite(h, raw, fd, q, off, ctx.Done())
+		n, errno, r = c.cs.callerWrite(h, raw, fd, q, off)
 	}
 	switch {
 	case r == notTaken:
@@ -402,7 +393,7 @@ func (c *Context) transfer(ctx context.Context, op Op, h *atomic.Uint32, raw boo
 // goroutine (§8.5), when the policy allows. While it runs cb is cbInline:
 // Submit refuses it (EBUSY), Cancel cannot stop it (EAGAIN), Error reports
 // EINPROGRESS. ok false: nothing moved and cb is idle again; Do goes on.
-func (c *Context) doOnCaller(cb *IOCB, done <-chan struct{}) (ev Event, ok bool) {
+func (c *Context) doOnCaller(cb *IOCB) (ev Event, ok bool) {
 	if c.validate(cb) != nil || len(cb.Buf) == 0 || c.shut.Load() {
 		return Event{}, false
 	}
@@ -421,7 +412,7 @@ func (c *Context) doOnCaller(cb *IOCB, done <-chan struct{}) (ev Event, ok bool)
 	if cb.Op == OpRead {
 		n, errno, r = c.cs.callerRead(h, true, cb.FD, cb.Buf, cb.Offset)
 	} else {
-		n, errno, r = c.cs.callerWrite(h, true, cb.FD, cb.Buf, cb.Offset, done)
+		n, errno, r = c.cs.callerWrite(h, true, cb.FD, cb.Buf, cb.Offset)
 	}
 	if r == notTaken {
 		cb.state.Store(cbIdle)

@@ -60,7 +60,7 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 		return Event{}, &CanceledError{Op: cb.Op, CtxErr: err}
 	}
 	if (cb.Op == OpRead || cb.Op == OpWrite) && !c.cs.off && cb.RWFlags == 0 {
-		if ev, ok := c.doOnCaller(cb, ctx.Done()); ok {
+		if ev, ok := c.doOnCaller(cb); ok {
 			return ev, ev.Err()
 		}
 	}
