@@ -5,10 +5,14 @@ package uringaio_test
 // Contract §8.5: reads and buffered writes of a regular file whose data is in
 // the page cache are made on the caller's goroutine, by every API that moves
 // data (File.ReadAt, Context.ReadAt on a descriptor, Do with OpRead), on every
-// backend; what would wait goes to the backend. These cases check the
-// safeguards: a file that turns cold while marked hot holds at most
-// GOMAXPROCS threads in the kernel, a file that goes hot, cold and hot again is
-// read correctly throughout, and O_DIRECT is never read on the caller.
+// backend; what would wait goes to the backend, or, where the backend would
+// make it a blocking call on a worker of its pool (threads; classic AIO's
+// buffered reads), is that blocking call on the caller, under the pool's
+// bound. These cases check the safeguards: a file that turns cold while
+// marked hot holds at most GOMAXPROCS threads in a plain read and at most
+// Workers in a blocking one, a file that goes hot, cold and hot again is read
+// correctly throughout, and O_DIRECT is never read by a plain read (which
+// keeps its P): on uring and kaio it is a request, on threads a blocking call.
 
 import (
 	"context"
@@ -30,7 +34,7 @@ import (
 func init() {
 	registerCompat("caller/cold-file-bounded-threads", callerColdBoundedThreads)
 	registerCompat("caller/hot-cold-hot", callerHotColdHot)
-	registerCompat("caller/odirect-never-on-caller", callerDirectNever)
+	registerCompat("caller/odirect-never-plain", callerDirectNever)
 	registerCompat("caller/fd-reuse-odirect", callerFDReuseDirect)
 	registerCompat("caller/raw-buffered-write-no-submit", callerRawWriteNoSubmit)
 }
@@ -88,14 +92,16 @@ func callerEvict(t *testing.T, fd int) {
 	}
 }
 
-// threadsInRead counts the threads of this process that are inside
-// pread64 (plain) and preadv2 (tries with RWF_NOWAIT, which do not wait for
-// the disk) on descriptor fd now (/proc/self/task/*/syscall: the number and
-// the arguments of the system call a thread is in).
-func threadsInRead(fd int) (plain, tries int) {
+// threadsInRead counts the threads of this process that are inside a read
+// of descriptor fd now (/proc/self/task/*/syscall: the number and the
+// arguments of the system call a thread is in): pread64 (plain: a hot read,
+// which keeps its P), preadv2 with RWF_NOWAIT (tries, which do not wait for
+// the disk), preadv2 with no flags (blocking: the caller making the call a
+// pool worker would make, §8.5); a pool worker's preadv is none of these.
+func threadsInRead(fd int) (plain, tries, blocking int) {
 	tasks, err := os.ReadDir("/proc/self/task")
 	if err != nil {
-		return 0, 0
+		return 0, 0, 0
 	}
 	want := "0x" + strconv.FormatInt(int64(fd), 16)
 	for _, task := range tasks {
@@ -111,21 +117,32 @@ func threadsInRead(fd int) (plain, tries int) {
 		case unix.SYS_PREAD64:
 			plain++
 		case unix.SYS_PREADV2:
-			tries++
+			if len(f) > 6 && f[6] == "0x0" {
+				blocking++
+			} else {
+				tries++
+			}
 		}
 	}
-	return plain, tries
+	return plain, tries, blocking
 }
+
+// defaultWorkers is Options.Workers' default (§8.5, Options): 4×GOMAXPROCS,
+// between 32 and 64.
+func defaultWorkers() int { return min(max(4*runtime.GOMAXPROCS(0), 32), 64) }
 
 // callerColdBoundedThreads: the file is made hot through the API (its reads
 // then run as plain preads on the callers), then dropped from the page cache
 // and read by 64 goroutines at once. However many of them find the policy
 // still saying hot, at most GOMAXPROCS threads may sit in a plain read of it
 // (pread64, the call that waits for the disk): the threads inside one are
-// counted all along. The RWF_NOWAIT tries (preadv2, the cold path's, and the
-// threads backend's own at Submit) do not wait for the disk and are only
-// logged: on a loaded machine many can be caught in flight at once. Every
-// read must still return the file's bytes.
+// counted all along. Where the backend would make a read that waits a
+// blocking call on a worker (threads, kaio), the caller makes it instead, and
+// at most Workers (the pool's bound) may sit in such a call at once. The
+// RWF_NOWAIT tries (preadv2, the cold path's, and the threads backend's own
+// at Submit) do not wait for the disk and are only logged: on a loaded
+// machine many can be caught in flight at once. Every read must still return
+// the file's bytes.
 func callerColdBoundedThreads(t *testing.T, be string) {
 	const size, g, per, rounds = 16 << 20, 64, 6, 4
 	want := pattern(size, 5)
@@ -140,7 +157,7 @@ func callerColdBoundedThreads(t *testing.T, be string) {
 			if api.name == "file" {
 				rfd = af.Fd()
 			}
-			most, seen, tries := 0, 0, 0
+			most, seen, tries, blocking := 0, 0, 0, 0
 			for round := 0; round < rounds; round++ {
 				var cb aio.IOCB
 				p := make([]byte, callerBlock)
@@ -151,17 +168,17 @@ func callerColdBoundedThreads(t *testing.T, be string) {
 				}
 				callerEvict(t, rfd)
 				var stop atomic.Bool
-				sampled := make(chan [3]int)
+				sampled := make(chan [4]int)
 				go func() {
-					mx, hits, tries := 0, 0, 0
+					mx, hits, tries, blocking := 0, 0, 0, 0
 					for !stop.Load() {
-						n, nt := threadsInRead(rfd)
-						mx, tries = max(mx, n), max(tries, nt)
+						n, nt, nb := threadsInRead(rfd)
+						mx, tries, blocking = max(mx, n), max(tries, nt), max(blocking, nb)
 						if n > 0 {
 							hits++
 						}
 					}
-					sampled <- [3]int{mx, hits, tries}
+					sampled <- [4]int{mx, hits, tries, blocking}
 				}()
 				var wg sync.WaitGroup
 				errs := make(chan error, g)
@@ -192,12 +209,18 @@ func callerColdBoundedThreads(t *testing.T, be string) {
 				for err := range errs {
 					t.Fatal(err)
 				}
-				most, seen, tries = max(most, s[0]), seen+s[1], max(tries, s[2])
+				most, seen, tries, blocking = max(most, s[0]), seen+s[1], max(tries, s[2]), max(blocking, s[3])
 			}
-			t.Logf("%s/%s: at most %d threads in a plain read of the file at once (GOMAXPROCS %d), %d samples saw one; at most %d in an RWF_NOWAIT try",
-				be, api.name, most, procs, seen, tries)
+			t.Logf("%s/%s: at most %d threads in a plain read of the file at once (GOMAXPROCS %d), %d samples saw one; at most %d in an RWF_NOWAIT try, %d in a blocking one",
+				be, api.name, most, procs, seen, tries, blocking)
 			if most > procs {
-				t.Fatalf("%d threads were inside a read of the cold file at once; at most GOMAXPROCS = %d may be (contract §8.5)", most, procs)
+				t.Fatalf("%d threads were inside a plain read of the cold file at once; at most GOMAXPROCS = %d may be (contract §8.5)", most, procs)
+			}
+			if w := defaultWorkers(); blocking > w {
+				t.Fatalf("%d threads were inside a blocking read of the cold file on callers at once; at most Workers = %d may be (contract §8.5)", blocking, w)
+			}
+			if be == "uring" && blocking > 0 {
+				t.Fatalf("%d callers made a blocking read on uring, whose kernel makes every read that waits (contract §8.5)", blocking)
 			}
 		})
 	}
@@ -206,8 +229,10 @@ func callerColdBoundedThreads(t *testing.T, be string) {
 // callerHotColdHot: a file read hot (on the caller), rewritten and dropped
 // from the cache (cold: the backend), read hot again, rewritten in the cache
 // only: every read returns what the file holds at that moment, and the hot
-// phases are read on the caller (Stats.Inline) while the cold one reaches the
-// backend (Stats.Requests).
+// phases are read on the caller (Stats.Inline) while the cold one leaves the
+// plain read: it reaches the backend (Stats.Requests), or, where the backend
+// would make it a blocking call on a worker, is that call on the caller
+// (Stats.Blocking).
 func callerHotColdHot(t *testing.T, be string) {
 	const size, n = 1 << 20, 64
 	for _, api := range callerAPIs {
@@ -231,7 +256,8 @@ func callerHotColdHot(t *testing.T, be string) {
 					wantBytes(t, p, want[off:off+callerBlock], phase)
 				}
 				after := c.Stats()
-				return aio.Stats{Requests: after.Requests - before.Requests, Inline: after.Inline - before.Inline}
+				return aio.Stats{Requests: after.Requests - before.Requests, Inline: after.Inline - before.Inline,
+					Blocking: after.Blocking - before.Blocking}
 			}
 			hot := readAll("hot", 1, n)
 			if hot.Inline < n/2 {
@@ -246,8 +272,11 @@ func callerHotColdHot(t *testing.T, be string) {
 			// (os.File's way); a sampled try that would wait hands the
 			// rest to the backend: one in sampleEvery (16), so 256 reads
 			// reach it but with odds of 1 in 10^7.
-			if cold.Requests == 0 {
-				t.Errorf("cold: no read of %d reached the backend (%d on the caller)", size/callerBlock, cold.Inline)
+			if cold.Requests+cold.Blocking == 0 {
+				t.Errorf("cold: no read of %d reached the backend or a blocking call (%d on the caller)", size/callerBlock, cold.Inline)
+			}
+			if be == "uring" && cold.Blocking != 0 {
+				t.Errorf("cold: %d blocking calls on the caller on uring; want none (§8.5)", cold.Blocking)
 			}
 			readAll("warming", 2, n)
 			hot2 := readAll("hot again", 2, n)
@@ -262,8 +291,11 @@ func callerHotColdHot(t *testing.T, be string) {
 	}
 }
 
-// callerDirectNever: an O_DIRECT file is never read (nor written) on the
-// caller, whichever API: every transfer is a request of the backend.
+// callerDirectNever: an O_DIRECT file is never read (nor written) by a
+// plain transfer on the caller, whichever API. On uring and kaio every
+// transfer is a request of the backend; on threads, whose pool would make it
+// one blocking call on a worker, it is that call on the caller
+// (Stats.Blocking), and no request (contract §8.5).
 func callerDirectNever(t *testing.T, be string) {
 	const size = 1 << 20
 	path := tempFileWith(t, pattern(size, 7))
@@ -290,11 +322,18 @@ func callerDirectNever(t *testing.T, be string) {
 			wantBytes(t, p, want[off:off+callerBlock], api.name)
 		}
 		after := c.Stats()
-		if d := after.Inline - before.Inline; d != 0 {
-			t.Errorf("%s: %d of %d O_DIRECT reads ran on the caller; want 0 (contract §8.5)", api.name, d, n)
+		wantReqs, wantBlocking := uint64(n), uint64(0)
+		if be == "threads" {
+			wantReqs, wantBlocking = 0, n
 		}
-		if d := after.Requests - before.Requests; d != n {
-			t.Errorf("%s: %d backend requests for %d O_DIRECT reads; want one each", api.name, d, n)
+		if d := after.Inline - before.Inline - (after.Blocking - before.Blocking); d != 0 {
+			t.Errorf("%s: %d of %d O_DIRECT reads ran on the caller as plain reads; want 0 (contract §8.5)", api.name, d, n)
+		}
+		if d := after.Blocking - before.Blocking; d != wantBlocking {
+			t.Errorf("%s: %d of %d O_DIRECT reads were blocking calls on the caller; want %d on %s", api.name, d, n, wantBlocking, be)
+		}
+		if d := after.Requests - before.Requests; d != wantReqs {
+			t.Errorf("%s: %d backend requests for %d O_DIRECT reads; want %d on %s", api.name, d, n, wantReqs, be)
 		}
 	}
 	before := c.Stats()
@@ -305,16 +344,25 @@ func callerDirectNever(t *testing.T, be string) {
 	if m, err := af.WriteAt(p, callerBlock); m != callerBlock || err != nil {
 		t.Fatalf("File.WriteAt(O_DIRECT) = %d, %v", m, err)
 	}
-	if d := c.Stats().Inline - before.Inline; d != 0 {
-		t.Errorf("%d O_DIRECT writes ran on the caller; want 0", d)
+	after := c.Stats()
+	if d := after.Inline - before.Inline - (after.Blocking - before.Blocking); d != 0 {
+		t.Errorf("%d O_DIRECT writes ran on the caller as plain writes; want 0", d)
+	}
+	wantBlocking := uint64(0)
+	if be == "threads" {
+		wantBlocking = 2
+	}
+	if d := after.Blocking - before.Blocking; d != wantBlocking {
+		t.Errorf("%d of 2 O_DIRECT writes were blocking calls on the caller; want %d on %s", d, wantBlocking, be)
 	}
 }
 
 // callerFDReuseDirect: a descriptor number the Context has seen hot is
 // closed and made to name an O_DIRECT file (dup3). Reads of the number read
 // the new file; the table's entry is checked again (F_GETFL) on sampled reads,
-// so within a bounded number of reads none runs on the caller any more
-// (contract §8.5 states the bound).
+// so within a bounded number of reads none runs on the caller as a plain read
+// any more (contract §8.5 states the bound). A blocking call on the caller
+// (threads) asks the file's kind and flags each time, and is not counted.
 func callerFDReuseDirect(t *testing.T, be string) {
 	const size, n = 1 << 20, 400
 	_, _, fd := callerFile(t, size, 4)
@@ -333,13 +381,14 @@ func callerFDReuseDirect(t *testing.T, be string) {
 	want := pattern(size, 8)
 	inline := make([]uint64, n)
 	for i := 0; i < n; i++ {
-		before := c.Stats().Inline
+		before := c.Stats()
 		off := int64(i%(size/callerBlock)) * callerBlock
 		if m, err := c.ReadAt(context.Background(), fd, p, off); m != callerBlock || err != nil {
 			t.Fatalf("read %d = %d, %v", i, m, err)
 		}
 		wantBytes(t, p, want[off:off+callerBlock], "read of the reused number")
-		inline[i] = c.Stats().Inline - before
+		after := c.Stats()
+		inline[i] = after.Inline - before.Inline - (after.Blocking - before.Blocking)
 	}
 	first, last := 0, -1
 	for i, d := range inline {
@@ -348,7 +397,7 @@ func callerFDReuseDirect(t *testing.T, be string) {
 			last = i
 		}
 	}
-	t.Logf("%s: %d of %d reads of the reused number ran on the caller, the last at #%d", be, first, n, last)
+	t.Logf("%s: %d of %d reads of the reused number ran on the caller as plain reads, the last at #%d", be, first, n, last)
 	if last >= n/2 {
 		t.Fatalf("read #%d of the O_DIRECT file that reused a hot number ran on the caller; the entry must be corrected well before %d reads", last, n/2)
 	}

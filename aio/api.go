@@ -186,7 +186,9 @@ type Options struct {
 	// finish by itself (a read on an O_NONBLOCK pipe on io_uring, an eventfd
 	// write or a tty poll on classic AIO). 0 means the default,
 	// 4×GOMAXPROCS bounded to between 32 and 64; negative is refused with
-	// EINVAL.
+	// EINVAL. It also bounds the callers that make, on their own goroutine,
+	// the blocking call such a worker would make for them (threads, and
+	// classic AIO's uncached buffered reads: docs/contract.md §8.5).
 	Workers int
 
 	// NoInline turns off the transfers on the caller's goroutine
@@ -200,7 +202,10 @@ type Options struct {
 	// write the filesystem will not do under RWF_NOWAIT (ext4 refuses every
 	// one) is a plain pwrite(2) on the caller's goroutine, as
 	// (*os.File).WriteAt makes it, while fewer than GOMAXPROCS callers do so
-	// at once; past that it is a request of the backend. Submit never does
+	// at once; past that it is a request of the backend. Where the backend
+	// would make what waits a blocking call on a worker of its pool
+	// (threads; classic AIO's buffered reads), the caller makes that call
+	// itself, at most Workers at once (Stats.Blocking). Submit never does
 	// this.
 	NoInline bool
 
@@ -385,6 +390,12 @@ type Stats struct {
 	Requests uint64 // requests accepted (by Submit, Do and the calls built on Do)
 	Submits  uint64 // submissions to the kernel: io_uring_enter or io_submit calls that carried requests
 	Inline   uint64 // requests finished on the caller's goroutine without a kernel submission
+	// Blocking counts the transfers of Inline that were a blocking system
+	// call on the caller, made where the backend would have made the same
+	// call on a worker of its pool (threads; classic AIO's uncached
+	// buffered reads): data that was not in the page cache, or O_DIRECT
+	// (docs/contract.md §8.5).
+	Blocking uint64
 	// FixedFiles counts requests that named a registered file's entry
 	// instead of its descriptor (File.Register; uring only).
 	FixedFiles uint64
@@ -395,7 +406,7 @@ type Stats struct {
 
 // Stats returns the Context's counters.
 func (c *Context) Stats() Stats {
-	st := Stats{Requests: c.nReqs.Load(), Submits: c.nSubmits.Load(), Inline: c.cs.inlined(),
+	st := Stats{Requests: c.nReqs.Load(), Submits: c.nSubmits.Load(), Inline: c.cs.inlined(), Blocking: c.cs.nBlocking.Load(),
 		FixedFiles: c.nFixedFiles.Load(), FixedBufs: c.nFixedBufs.Load()}
 	for _, l := range c.lanes[min(1, len(c.lanes)):] {
 		st.Requests += l.nReqs.Load()

@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/uringaio/uringaio/internal/backend"
 )
 
 // Transfers on the caller's goroutine (contract §8.5)
@@ -49,13 +51,14 @@ import (
 
 // The heat word's bits.
 const (
-	hChecked  uint32 = 1 << iota // flags read: not O_DIRECT (fd table: entry valid)
-	hNoRead                      // reads never on the caller (O_DIRECT, no offset, RWF_NOWAIT refused)
-	hNoWrite                     // writes never on the caller
-	hHot                         // recent reads found the data cached: plain pread
-	hPlainW                      // RWF_NOWAIT writes refused: plain pwrite
-	hHitShift = 8                // bits 8..11: RWF_NOWAIT hits in a row while cold
-	hHitMask  = 0xf << hHitShift
+	hChecked    uint32 = 1 << iota // flags read: not O_DIRECT (fd table: entry valid)
+	hNoRead                        // reads never on the caller (O_DIRECT, no offset, RWF_NOWAIT refused)
+	hNoWrite                       // writes never on the caller
+	hHot                           // recent reads found the data cached: plain pread
+	hPlainW                        // RWF_NOWAIT writes refused: plain pwrite
+	hNotStorage                    // fd table: not a regular file or block device (no blocking call)
+	hHitShift   = 8                // bits 8..11: RWF_NOWAIT hits in a row while cold
+	hHitMask    = 0xf << hHitShift
 )
 
 const (
@@ -83,6 +86,15 @@ type callerSide struct {
 	// (hotPread), so GOMAXPROCS bounds it already.
 	plainW atomic.Int32
 	maxW   int32
+	// Blocking transfers (blocking): which storage transfers the backend
+	// would make with a blocking call on a pool worker, and how many
+	// callers make one now, at most maxB (the pool's size).
+	block  blockKind
+	blockN atomic.Int32
+	maxB   int32
+	// Stats.Blocking: one shared counter is cheap beside the device
+	// read each such transfer waits for.
+	nBlocking atomic.Uint64
 	// Stats.Inline, counted per P: one shared counter cost 15 % of a cached
 	// read at 32 goroutines on 2 cores (its cache line moves between the
 	// cores on every read). hints keeps each P on its stripe.
@@ -102,6 +114,78 @@ func newCallerSide(off bool, procs int) *callerSide {
 	cs := &callerSide{off: off, maxW: int32(procs), stripes: make([]stripe, max(1, procs))}
 	cs.hints.New = func() any { return &cs.stripes[int(cs.next.Add(1)-1)%len(cs.stripes)] }
 	return cs
+}
+
+// blockKind says which storage transfers a backend makes with one blocking
+// system call on a worker of its pool.
+type blockKind uint8
+
+const (
+	blockNone          blockKind = iota // uring: the kernel moves them all
+	blockBufferedReads                  // kaio: buffered reads (O_DIRECT and writes go to io_submit)
+	blockAll                            // threads: every read and write
+)
+
+// setBlocking records what backend name's pool does with blocking calls,
+// and the bound (its number of workers).
+func (cs *callerSide) setBlocking(name string, workers int) {
+	switch name {
+	case "threads":
+		cs.block = blockAll
+	case "kaio":
+		cs.block = blockBufferedReads
+	}
+	cs.maxB = int32(workers)
+}
+
+// blocking makes a storage transfer that would wait for the device on the
+// caller's goroutine, as one blocking pread(2) or pwrite(2), where the
+// backend would make that same call on a worker of its pool (block): the
+// caller is going to wait for it anyway, and a hand-off to a worker and back
+// costs two goroutine wake-ups and, worse, with few Ps, a wait for the P that
+// a worker in pread keeps until the runtime takes it back (threads reached
+// 0.4-0.6x of os.File that way on O_DIRECT reads from 32 goroutines on 2
+// Ps). Unlike a hot read it gives up its P, as every Go system call does, so
+// it holds a thread, not a P; at most maxB callers of the Context do so at
+// once (the bound the pool keeps on its own threads), and past that the
+// transfer is a request of the backend. h is the file's heat word, hint the
+// File's Req.Hint, or 0 for a raw descriptor, whose kind is asked each time
+// (fstat, F_GETFL: small beside a device read; a number may since name
+// another file, and a blocking read of a pipe could wait for ever), unless
+// its word already says it is no storage (a stale "no" only sends the
+// transfer to the backend). ok is false when the transfer is not made here.
+func (cs *callerSide) blocking(h *atomic.Uint32, write bool, hint uint8, fd int, p []byte, off int64) (n int, errno syscall.Errno, ok bool) {
+	if cs.block == blockNone || cs.off || len(p) == 0 || len(p) > MaxRW {
+		return 0, 0, false
+	}
+	s := h.Load()
+	if cs.block == blockBufferedReads && (write || s&hNoRead != 0) {
+		// Classic AIO: only a buffered read whose try found it would
+		// wait; O_DIRECT (and what is no storage) is marked hNoRead.
+		return 0, 0, false
+	}
+	storage, direct := hint&backend.HintStorage != 0, hint&backend.HintDirect != 0
+	if hint&backend.HintHeld == 0 {
+		if s&hNotStorage != 0 {
+			return 0, 0, false
+		}
+		if storage, direct = storageFile(fd); !storage {
+			h.Or(hNotStorage)
+			return 0, 0, false
+		}
+	}
+	if !storage || cs.block == blockBufferedReads && direct {
+		return 0, 0, false
+	}
+	if cs.blockN.Add(1) > cs.maxB {
+		cs.blockN.Add(-1)
+		return 0, 0, false
+	}
+	n, errno = blockingRW(write, fd, p, off)
+	cs.blockN.Add(-1)
+	cs.count()
+	cs.nBlocking.Add(1)
+	return n, errno, true
 }
 
 // count counts one transfer made on the caller's goroutine.
@@ -169,9 +253,13 @@ func checkFlags(h *atomic.Uint32, fd int) bool {
 		h.Store(hChecked | hNoRead | hNoWrite)
 		return false
 	}
-	if s := h.Load(); s&hChecked == 0 || s&(hNoRead|hNoWrite) != 0 {
+	switch s := h.Load(); {
+	case s&hChecked == 0 || s&(hNoRead|hNoWrite) != 0:
 		// Newly seen, or looked at again after "never": start cold.
 		h.Store(hChecked)
+	case s&hNotStorage != 0:
+		// The number may name storage now: blocking asks again.
+		h.And(^hNotStorage)
 	}
 	return true
 }
@@ -373,19 +461,48 @@ func (c *Context) transfer(ctx context.Context, op Op, h *atomic.Uint32, raw boo
 	} else {
 		n, errno, r = c.cs.callerWrite(h, raw, fd, q, off)
 	}
-	switch {
-	case r == notTaken:
+	if r == notTaken {
+		// What would wait: on the caller too where the backend would
+		// make it a blocking call on a worker.
+		if n, errno, ok := c.cs.blocking(h, op == OpWrite, hint, fd, p, off); ok {
+			r = taken
+			if op == OpWrite && errno == 0 && n < len(p) {
+				r = partial
+			}
+			return c.transferRest(ctx, op, h, hint, fd, p, off, reg, n, errno, r)
+		}
 		return c.rwAsyncReg(ctx, op, fd, p, off, hint, reg)
+	}
+	return c.transferRest(ctx, op, h, hint, fd, p, off, reg, n, errno, r)
+}
+
+// transferRest ends transfer once the caller's goroutine has moved n bytes
+// of p (r taken or partial): a short read that was taken is the end of the
+// file, and what a partial transfer left is moved by a blocking call where
+// the backend would make one, else by the backend.
+func (c *Context) transferRest(ctx context.Context, op Op, h *atomic.Uint32, hint uint8, fd int, p []byte, off int64, reg *fileReg, n int, errno syscall.Errno, r callerResult) (int, error) {
+	switch {
 	case errno != 0:
 		return n, &RequestError{Op: op, Errno: errno}
-	}
-	if n == len(p) {
+	case n == len(p):
 		return n, nil
-	}
-	if r == taken && op == OpRead {
+	case r == taken && op == OpRead:
 		return n, io.EOF
 	}
-	m, err := c.rwAsyncReg(ctx, op, fd, p[n:], off+int64(n), hint, reg)
+	rest := p[n:]
+	if m, e, ok := c.cs.blocking(h, op == OpWrite, hint, fd, rest, off+int64(n)); ok {
+		switch {
+		case e != 0:
+			return n, &RequestError{Op: op, Errno: e}
+		case m == len(rest):
+			return n + m, nil
+		case op == OpRead:
+			return n + m, io.EOF
+		}
+		n += m
+		rest = rest[m:]
+	}
+	m, err := c.rwAsyncReg(ctx, op, fd, rest, off+int64(n), hint, reg)
 	return n + m, err
 }
 
@@ -415,8 +532,17 @@ func (c *Context) doOnCaller(cb *IOCB) (ev Event, ok bool) {
 		n, errno, r = c.cs.callerWrite(h, true, cb.FD, cb.Buf, cb.Offset)
 	}
 	if r == notTaken {
-		cb.state.Store(cbIdle)
-		return Event{}, false
+		// What would wait: a blocking call here where the backend would
+		// make one on a worker (blocking).
+		var ok bool
+		if n, errno, ok = c.cs.blocking(h, cb.Op == OpWrite, 0, cb.FD, cb.Buf, cb.Offset); !ok {
+			cb.state.Store(cbIdle)
+			return Event{}, false
+		}
+		r = taken
+		if cb.Op == OpWrite && errno == 0 && n < len(cb.Buf) {
+			r = partial
+		}
 	}
 	res := int64(n)
 	if r == partial {

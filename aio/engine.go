@@ -203,6 +203,11 @@ func newContext(maxEvents int, opts Options) (*Context, error) {
 		free:      make([]int32, maxEvents),
 		ready:     evQueue{buf: make([]Event, maxEvents)},
 	}
+	workers := opts.Workers
+	if workers == 0 {
+		workers = backend.DefaultWorkers()
+	}
+	c.cs.setBlocking(be.Name(), workers)
 	for i := range c.free {
 		c.free[i] = int32(maxEvents - 1 - i)
 		c.slots[maxEvents-1-i].freeAt = int32(i)

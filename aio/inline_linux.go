@@ -76,3 +76,39 @@ func hotPread(fd int, p []byte, off int64) (int, unix.Errno) {
 	}
 	return int(n), 0
 }
+
+// blockingRW is a transfer that may wait for the device, made on the caller
+// (caller.go: blocking) the way every Go system call is made: it gives up its
+// P while it waits. It is preadv2(2)/pwritev2(2) with one iovec and no flags
+// (preadv/pwritev where the kernel has no preadv2) rather than pread/pwrite
+// so that it can be told apart, in /proc/self/task/*/syscall, from a hot read
+// (pread64, which keeps its P), an RWF_NOWAIT try (preadv2 with flags) and a
+// pool worker's call (preadv): the compat suite counts each kind's threads
+// against its own bound. Retried on EINTR.
+func blockingRW(write bool, fd int, p []byte, off int64) (int, unix.Errno) {
+	nr, old := uintptr(unix.SYS_PREADV2), uintptr(unix.SYS_PREADV)
+	if write {
+		nr, old = unix.SYS_PWRITEV2, unix.SYS_PWRITEV
+	}
+	var iov unix.Iovec
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+	}
+	for {
+		n, _, e := unix.Syscall6(nr, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1,
+			uintptr(off), uintptr(off>>32), 0)
+		switch e {
+		case 0:
+			return int(n), 0
+		case unix.EINTR:
+			continue
+		case unix.ENOSYS:
+			if nr != old {
+				nr = old
+				continue
+			}
+		}
+		return 0, e
+	}
+}

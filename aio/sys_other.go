@@ -2,6 +2,8 @@
 
 package aio
 
+import "syscall"
+
 // Off Unix no backend runs (Setup returns an error matching ErrNotSupported),
 // so no Context exists to reach these; they keep the package building with
 // the same API everywhere.
@@ -26,3 +28,9 @@ func fileFlags(uintptr) (appendMode, direct, ok bool) { return false, false, fal
 
 // fileHint: nothing is known here.
 func fileHint(uintptr) uint8 { return 0 }
+
+// storageFile: nothing is known here.
+func storageFile(int) (storage, direct bool) { return false, false }
+
+// blockingRW is never reached without a Context.
+func blockingRW(bool, int, []byte, int64) (int, syscall.Errno) { return 0, syscall.ENOSYS }

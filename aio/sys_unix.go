@@ -56,3 +56,21 @@ func fileFlags(fd uintptr) (appendMode, direct, ok bool) {
 	}
 	return fl&unix.O_APPEND != 0, fl&oDirect != 0, true
 }
+
+// storageFile reports whether fd is a regular file or a block device (whose
+// reads and writes wait for storage, not for readiness), and whether it is
+// O_DIRECT: fstat and fcntl(F_GETFL), for a raw descriptor whose transfer the
+// caller is about to make with a blocking call (caller.go).
+func storageFile(fd int) (storage, direct bool) {
+	var st unix.Stat_t
+	if unix.Fstat(fd, &st) != nil {
+		return false, false
+	}
+	switch uint32(st.Mode) & unix.S_IFMT {
+	case unix.S_IFREG, unix.S_IFBLK:
+	default:
+		return false, false
+	}
+	_, direct, ok := fileFlags(uintptr(fd))
+	return ok, direct
+}
