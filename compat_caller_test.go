@@ -16,6 +16,7 @@ package uringaio_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,6 +26,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -36,6 +38,7 @@ func init() {
 	registerCompat("caller/hot-cold-hot", callerHotColdHot)
 	registerCompat("caller/odirect-never-plain", callerDirectNever)
 	registerCompat("caller/fd-reuse-odirect", callerFDReuseDirect)
+	registerCompat("caller/fd-reuse-pipe-after-blocking", callerFDReusePipe)
 	registerCompat("caller/raw-buffered-write-no-submit", callerRawWriteNoSubmit)
 }
 
@@ -425,5 +428,68 @@ func callerRawWriteNoSubmit(t *testing.T, be string) {
 	}
 	for i := 0; i < n; i++ {
 		wantBytes(t, preadAll(t, fd, size, int64(i)*size), pattern(size, byte(i)), "written data")
+	}
+}
+
+// callerFDReusePipe: a descriptor number whose reads were blocking calls on
+// the caller (threads: O_DIRECT; §8.5 "Blocking transfers") is made to name
+// the read end of an empty pipe (dup3). ReadAt and Do on the number must not
+// become a blocking read on the caller, which could wait for ever and could
+// not be canceled: with the pipe empty they honour ctx's deadline (ECANCELED
+// matching the ctx error), and once data is written they return it. Every
+// backend must behave alike.
+func callerFDReusePipe(t *testing.T, be string) {
+	const size = 1 << 20
+	path := tempFileWith(t, pattern(size, 6))
+	p := alignedBuf(t, callerBlock)
+	c := newContext(t, be, 16)
+	for _, api := range callerAPIs[1:] { // readat, do: the raw descriptor's paths
+		t.Run(api.name, func(t *testing.T) {
+			fd := openFD(t, path, unix.O_RDONLY|unix.O_DIRECT)
+			var cb aio.IOCB
+			before := c.Stats()
+			for i := 0; i < 8; i++ {
+				off := int64(i) * callerBlock
+				if m, err := api.read(c, nil, fd, &cb, p, off); m != callerBlock || err != nil {
+					t.Fatalf("read %d = %d, %v", i, m, err)
+				}
+			}
+			if be == "threads" && c.Stats().Blocking == before.Blocking {
+				t.Fatalf("threads: no O_DIRECT read of the number was a blocking call on the caller; the case tests nothing")
+			}
+			var pfd [2]int
+			if err := unix.Pipe2(pfd[:], unix.O_CLOEXEC); err != nil {
+				t.Fatal(err)
+			}
+			defer unix.Close(pfd[1])
+			if err := unix.Dup3(pfd[0], fd, unix.O_CLOEXEC); err != nil {
+				t.Fatal(err)
+			}
+			unix.Close(pfd[0])
+			q := make([]byte, 5)
+			finishes(t, 10*time.Second, "a read of the empty pipe under a 50 ms deadline", func() {
+				ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+				defer cancel()
+				var err error
+				if api.name == "do" {
+					cb = aio.IOCB{Op: aio.OpRead, FD: fd, Buf: q}
+					_, err = c.Do(ctx, &cb)
+				} else {
+					_, err = c.ReadAt(ctx, fd, q, 0)
+				}
+				if !errors.Is(err, context.DeadlineExceeded) {
+					t.Errorf("read of the empty pipe = %v; want the deadline", err)
+				}
+			})
+			if _, err := unix.Write(pfd[1], []byte("hello")); err != nil {
+				t.Fatal(err)
+			}
+			finishes(t, 10*time.Second, "a read of the pipe with data", func() {
+				m, err := api.read(c, nil, fd, &cb, q, 0)
+				if m != 5 || err != nil || string(q) != "hello" {
+					t.Errorf("read of the pipe = %d, %v, %q; want 5 bytes \"hello\"", m, err, q)
+				}
+			})
+		})
 	}
 }

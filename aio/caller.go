@@ -57,6 +57,7 @@ const (
 	hHot                           // recent reads found the data cached: plain pread
 	hPlainW                        // RWF_NOWAIT writes refused: plain pwrite
 	hNotStorage                    // fd table: not a regular file or block device (no blocking call)
+	hStorage                       // fd table: fstat found a regular file or block device (blocking)
 	hHitShift   = 8                // bits 8..11: RWF_NOWAIT hits in a row while cold
 	hHitMask    = 0xf << hHitShift
 )
@@ -149,11 +150,13 @@ func (cs *callerSide) setBlocking(name string, workers int) {
 // it holds a thread, not a P; at most maxB callers of the Context do so at
 // once (the bound the pool keeps on its own threads), and past that the
 // transfer is a request of the backend. h is the file's heat word, hint the
-// File's Req.Hint, or 0 for a raw descriptor, whose kind is asked each time
-// (fstat, F_GETFL: small beside a device read; a number may since name
-// another file, and a blocking read of a pipe could wait for ever), unless
-// its word already says it is no storage (a stale "no" only sends the
-// transfer to the backend). ok is false when the transfer is not made here.
+// File's Req.Hint, or 0 for a raw descriptor, whose kind is asked (fstat)
+// and remembered in h until the number's entry is checked again (checkFlags:
+// when first seen, on sampled reads and writes, on the reprobes of a number
+// marked "never") or a call finds no offset or no RWF_NOWAIT there
+// (noCaller): a reused number whose new file has no offset (pipe, socket,
+// tty) answers the positional call with ESPIPE, and then goes to the
+// backend. ok is false when the transfer is not made here.
 func (cs *callerSide) blocking(h *atomic.Uint32, write bool, hint uint8, fd int, p []byte, off int64) (n int, errno syscall.Errno, ok bool) {
 	if cs.block == blockNone || cs.off || len(p) == 0 || len(p) > MaxRW {
 		return 0, 0, false
@@ -165,14 +168,20 @@ func (cs *callerSide) blocking(h *atomic.Uint32, write bool, hint uint8, fd int,
 		return 0, 0, false
 	}
 	storage, direct := hint&backend.HintStorage != 0, hint&backend.HintDirect != 0
-	if hint&backend.HintHeld == 0 {
-		if s&hNotStorage != 0 {
-			return 0, 0, false
-		}
+	switch {
+	case hint&backend.HintHeld != 0:
+	case s&hNotStorage != 0:
+		return 0, 0, false
+	case s&hStorage != 0:
+		// Found storage since the entry was last checked; kaio's
+		// O_DIRECT is hNoRead, so direct matters no more here.
+		storage = true
+	default:
 		if storage, direct = storageFile(fd); !storage {
 			h.Or(hNotStorage)
 			return 0, 0, false
 		}
+		h.Or(hStorage)
 	}
 	if !storage || cs.block == blockBufferedReads && direct {
 		return 0, 0, false
@@ -183,6 +192,12 @@ func (cs *callerSide) blocking(h *atomic.Uint32, write bool, hint uint8, fd int,
 	}
 	n, errno = blockingRW(write, fd, p, off)
 	cs.blockN.Add(-1)
+	if errno == syscall.ESPIPE {
+		// No offset: the number names a pipe, socket or tty now. The
+		// backend reads it at its position; fstat is asked next time.
+		noCaller(h, 0)
+		return 0, 0, false
+	}
 	cs.count()
 	cs.nBlocking.Add(1)
 	return n, errno, true
@@ -257,9 +272,10 @@ func checkFlags(h *atomic.Uint32, fd int) bool {
 	case s&hChecked == 0 || s&(hNoRead|hNoWrite) != 0:
 		// Newly seen, or looked at again after "never": start cold.
 		h.Store(hChecked)
-	case s&hNotStorage != 0:
-		// The number may name storage now: blocking asks again.
-		h.And(^hNotStorage)
+	case s&(hNotStorage|hStorage) != 0:
+		// The number may name another kind of file now: blocking asks
+		// again.
+		h.And(^(hNotStorage | hStorage))
 	}
 	return true
 }
@@ -298,7 +314,7 @@ func (cs *callerSide) callerRead(h *atomic.Uint32, raw bool, fd int, p []byte, o
 	if s&hHot != 0 && !sample {
 		n, errno = hotPread(fd, p, off)
 		if errno == syscall.ESPIPE || errno == syscall.ENOSYS {
-			h.Or(hNoRead | hNoWrite)
+			noCaller(h, hNoRead|hNoWrite)
 			return 0, 0, notTaken
 		}
 		cs.count()
@@ -329,9 +345,9 @@ func (cs *callerSide) callerRead(h *atomic.Uint32, raw bool, fd int, p []byte, o
 	case syscall.EOPNOTSUPP, syscall.ESPIPE, syscall.ENOSYS:
 		// No RWF_NOWAIT here, no offset (pipe, socket), or no preadv2: a
 		// plain call could wait without end.
-		h.Or(hNoRead)
+		noCaller(h, hNoRead)
 		if errno != syscall.EOPNOTSUPP {
-			h.Or(hNoWrite)
+			noCaller(h, hNoWrite)
 		}
 		return 0, 0, notTaken
 	default:
@@ -339,6 +355,18 @@ func (cs *callerSide) callerRead(h *atomic.Uint32, raw bool, fd int, p []byte, o
 	}
 	cs.count()
 	return n, errno, r
+}
+
+// noCaller marks h as never on the caller (bits: hNoRead, hNoWrite): the
+// file has no offset or refuses RWF_NOWAIT. A number seen so may name
+// another kind of file than fstat last found, so blocking asks again.
+func noCaller(h *atomic.Uint32, bits uint32) {
+	for {
+		s := h.Load()
+		if h.CompareAndSwap(s, s&^hStorage|bits) {
+			return
+		}
+	}
 }
 
 // heatUp counts one more read that found everything cached; hotAfter in a
@@ -407,7 +435,7 @@ func (cs *callerSide) callerWrite(h *atomic.Uint32, raw bool, fd int, p []byte, 
 			// ext4's answer to every buffered RWF_NOWAIT write.
 			h.Or(hPlainW)
 		case syscall.ESPIPE, syscall.ENOSYS:
-			h.Or(hNoRead | hNoWrite)
+			noCaller(h, hNoRead|hNoWrite)
 			return 0, 0, notTaken
 		default:
 			cs.count()
@@ -425,7 +453,7 @@ func (cs *callerSide) callerWrite(h *atomic.Uint32, raw bool, fd int, p []byte, 
 	for n < len(p) {
 		m, e := plainPwrite(fd, p[n:min(len(p), n+MaxRW)], off+int64(n))
 		if e == syscall.ESPIPE && n == 0 {
-			h.Or(hNoRead | hNoWrite)
+			noCaller(h, hNoRead|hNoWrite)
 			return 0, 0, notTaken
 		}
 		if e != 0 {
