@@ -39,6 +39,7 @@ func init() {
 	registerCompat("caller/odirect-never-plain", callerDirectNever)
 	registerCompat("caller/fd-reuse-odirect", callerFDReuseDirect)
 	registerCompat("caller/fd-reuse-pipe-after-blocking", callerFDReusePipe)
+	registerCompat("caller/blocking-bound", callerBlockingBound)
 	registerCompat("caller/raw-buffered-write-no-submit", callerRawWriteNoSubmit)
 }
 
@@ -490,6 +491,100 @@ func callerFDReusePipe(t *testing.T, be string) {
 					t.Errorf("read of the pipe = %d, %v, %q; want 5 bytes \"hello\"", m, err, q)
 				}
 			})
+		})
+	}
+}
+
+// callerBlockingBound: with Options.Workers = 4, 16 goroutines read distinct
+// blocks of a FUSE file whose server holds every READ, so each read stays in
+// its system call until the server answers and the threads inside one can be
+// counted exactly (no goroutine moves while they wait). FUSE files refuse
+// RWF_NOWAIT, so on threads each read is one the pool would make with a
+// blocking call: exactly 4 must be blocking calls on the callers
+// (preadv2 with no flags, §8.5's bound), the rest requests of the backend. On
+// kaio (FUSE reads are not tried on the caller: the file refuses RWF_NOWAIT)
+// and uring no caller makes one. Once the server answers, every read returns
+// the file's bytes.
+func callerBlockingBound(t *testing.T, be string) {
+	const workers, g, stride = 4, 16, 16 * callerBlock
+	for _, api := range callerAPIs[:2] { // file, readat
+		t.Run(api.name, func(t *testing.T) {
+			srv := newFuseServer(t, pattern(fuseSize, 3), fuseOptions{asyncRead: true})
+			c, err := setupRetryOpts(t, 64, aio.Options{Backend: be, Workers: workers})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { _ = c.Destroy() })
+			f, err := os.Open(srv.path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { f.Close() })
+			af := aio.NewFile(c, f)
+			fd := openFD(t, srv.path, unix.O_RDONLY)
+			rfd := fd
+			if api.name == "file" {
+				rfd = af.Fd()
+			}
+			if err := unix.Fadvise(rfd, 0, 0, unix.FADV_DONTNEED); err != nil {
+				t.Fatal(err)
+			}
+			defer srv.release() // a failing check must not leave readers held
+			srv.setHold(true)
+			want := pattern(fuseSize, 3)
+			errs := make(chan error, g)
+			var wg sync.WaitGroup
+			for w := 0; w < g; w++ {
+				wg.Add(1)
+				go func(w int) {
+					defer wg.Done()
+					var cb aio.IOCB
+					p := make([]byte, callerBlock)
+					off := int64(w * stride)
+					n, err := api.read(c, af, fd, &cb, p, off)
+					switch {
+					case n != callerBlock || err != nil:
+						errs <- fmt.Errorf("read at %d = %d, %v", off, n, err)
+					case string(p) != string(want[off:off+callerBlock]):
+						errs <- fmt.Errorf("read at %d: wrong bytes", off)
+					}
+				}(w)
+			}
+			// Wait until the count settles: on threads, all the blocking
+			// calls the bound allows are in; elsewhere, a while.
+			wantBlocking := 0
+			if be == "threads" {
+				wantBlocking = workers
+			}
+			most, last := 0, 0
+			deadline := time.Now().Add(5 * time.Second)
+			settled := time.Now().Add(300 * time.Millisecond)
+			for time.Now().Before(deadline) {
+				_, _, nb := threadsInRead(rfd)
+				most, last = max(most, nb), nb
+				if nb == wantBlocking && time.Now().After(settled) {
+					break
+				}
+				time.Sleep(time.Millisecond)
+			}
+			st := c.Stats()
+			t.Logf("%s/%s: %d threads in a blocking read on callers (most seen %d; Workers %d); Stats: Blocking %d, Requests %d",
+				be, api.name, last, most, workers, st.Blocking, st.Requests)
+			if most > workers {
+				t.Errorf("%d callers were in a blocking read at once; Options.Workers = %d bounds them (contract §8.5)", most, workers)
+			}
+			if last != wantBlocking {
+				t.Errorf("%d callers are in a blocking read with every READ held; want %d on %s", last, wantBlocking, be)
+			}
+			srv.release()
+			finishes(t, 10*time.Second, "the reads once the server answers", wg.Wait)
+			close(errs)
+			for err := range errs {
+				t.Error(err)
+			}
+			if st := c.Stats(); be == "threads" && st.Blocking != workers {
+				t.Errorf("Stats.Blocking = %d after the reads; want %d", st.Blocking, workers)
+			}
 		})
 	}
 }

@@ -188,7 +188,7 @@ type Options struct {
 	// 4×GOMAXPROCS bounded to between 32 and 64; negative is refused with
 	// EINVAL. It also bounds the callers that make, on their own goroutine,
 	// the blocking call such a worker would make for them (threads, and
-	// classic AIO's uncached buffered reads: docs/contract.md §8.5).
+	// classic AIO's buffered transfers that wait: docs/contract.md §8.5).
 	Workers int
 
 	// NoInline turns off the transfers on the caller's goroutine
@@ -204,7 +204,7 @@ type Options struct {
 	// (*os.File).WriteAt makes it, while fewer than GOMAXPROCS callers do so
 	// at once; past that it is a request of the backend. Where the backend
 	// would make what waits a blocking call on a worker of its pool
-	// (threads; classic AIO's buffered reads), the caller makes that call
+	// (threads; classic AIO's buffered transfers), the caller makes that call
 	// itself, at most Workers at once (Stats.Blocking). Submit never does
 	// this.
 	NoInline bool
@@ -392,8 +392,8 @@ type Stats struct {
 	Inline   uint64 // requests finished on the caller's goroutine without a kernel submission
 	// Blocking counts the transfers of Inline that were a blocking system
 	// call on the caller, made where the backend would have made the same
-	// call on a worker of its pool (threads; classic AIO's uncached
-	// buffered reads): data that was not in the page cache, or O_DIRECT
+	// call on a worker of its pool (threads; classic AIO's buffered
+	// transfers): data that was not in the page cache, or O_DIRECT
 	// (docs/contract.md §8.5).
 	Blocking uint64
 	// FixedFiles counts requests that named a registered file's entry

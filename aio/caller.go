@@ -122,9 +122,9 @@ func newCallerSide(off bool, procs int) *callerSide {
 type blockKind uint8
 
 const (
-	blockNone          blockKind = iota // uring: the kernel moves them all
-	blockBufferedReads                  // kaio: buffered reads (O_DIRECT and writes go to io_submit)
-	blockAll                            // threads: every read and write
+	blockNone     blockKind = iota // uring: the kernel moves them all
+	blockBuffered                  // kaio: reads and writes that are not O_DIRECT (io_submit takes those)
+	blockAll                       // threads: every read and write
 )
 
 // setBlocking records what backend name's pool does with blocking calls,
@@ -134,7 +134,7 @@ func (cs *callerSide) setBlocking(name string, workers int) {
 	case "threads":
 		cs.block = blockAll
 	case "kaio":
-		cs.block = blockBufferedReads
+		cs.block = blockBuffered
 	}
 	cs.maxB = int32(workers)
 }
@@ -162,9 +162,10 @@ func (cs *callerSide) blocking(h *atomic.Uint32, write bool, hint uint8, fd int,
 		return 0, 0, false
 	}
 	s := h.Load()
-	if cs.block == blockBufferedReads && (write || s&hNoRead != 0) {
-		// Classic AIO: only a buffered read whose try found it would
-		// wait; O_DIRECT (and what is no storage) is marked hNoRead.
+	if cs.block == blockBuffered && (!write && s&hNoRead != 0 || write && s&hNoWrite != 0) {
+		// Classic AIO: only a buffered transfer (its pool's); O_DIRECT,
+		// which io_submit moves, is marked hNoRead|hNoWrite, as is what
+		// has no offset.
 		return 0, 0, false
 	}
 	storage, direct := hint&backend.HintStorage != 0, hint&backend.HintDirect != 0
@@ -183,7 +184,7 @@ func (cs *callerSide) blocking(h *atomic.Uint32, write bool, hint uint8, fd int,
 		}
 		h.Or(hStorage)
 	}
-	if !storage || cs.block == blockBufferedReads && direct {
+	if !storage || cs.block == blockBuffered && direct {
 		return 0, 0, false
 	}
 	if cs.blockN.Add(1) > cs.maxB {
