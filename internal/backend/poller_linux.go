@@ -52,7 +52,7 @@ func (p *pool) openPoller() error {
 		return os.NewSyscallError("eventfd", err)
 	}
 	ev := unix.EpollEvent{Events: unix.EPOLLIN} // data 0: the wake-up
-	if err := unix.EpollCtl(ep, unix.EPOLL_CTL_ADD, w, &ev); err != nil {
+	if err := epollCtl(ep, unix.EPOLL_CTL_ADD, w, &ev); err != nil {
 		unix.Close(ep)
 		unix.Close(w)
 		return os.NewSyscallError("epoll_ctl", err)
@@ -97,7 +97,7 @@ func (p *pool) armLocked(df *dfile, grew bool) {
 	}
 	var err error
 	for {
-		if err = unix.EpollCtl(p.epfd, op, df.fd, &ev); err != unix.EINTR {
+		if err = epollCtl(p.epfd, op, df.fd, &ev); err != unix.EINTR {
 			break
 		}
 	}
@@ -123,7 +123,7 @@ func (p *pool) disarmLocked(df *dfile) {}
 // forgetLocked removes df's registration before its descriptor is closed.
 func (p *pool) forgetLocked(df *dfile) {
 	if df.reg {
-		unix.EpollCtl(p.epfd, unix.EPOLL_CTL_DEL, df.fd, nil)
+		epollCtl(p.epfd, unix.EPOLL_CTL_DEL, df.fd, nil)
 		df.reg, df.armed = false, false
 	}
 }

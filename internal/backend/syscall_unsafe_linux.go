@@ -83,3 +83,14 @@ func ioCancel(ctx uint64, cb *abi.IOCB, res *abi.IOEvent) error {
 	_, _, e := unix.Syscall(unix.SYS_IO_CANCEL, uintptr(ctx), uintptr(unsafe.Pointer(cb)), uintptr(unsafe.Pointer(res)))
 	return errnoErr(e)
 }
+
+// epoll_ctl(2) made as a system call that may block, which it is:
+// EPOLL_CTL_ADD and MOD call the file's poll method, and a FUSE file's sends
+// FUSE_POLL to its server and waits for the answer. unix.EpollCtl makes it a
+// raw call, which keeps the P for as long: with the server a goroutine of the
+// same program (or any goroutine it needs) waiting for a P, that is a
+// deadlock (seen with GOMAXPROCS=2 in compat caller/blocking-bound).
+func epollCtl(epfd, op, fd int, ev *unix.EpollEvent) error {
+	_, _, e := unix.Syscall6(unix.SYS_EPOLL_CTL, uintptr(epfd), uintptr(op), uintptr(fd), uintptr(unsafe.Pointer(ev)), 0, 0)
+	return errnoErr(e)
+}
