@@ -32,8 +32,14 @@ package backend
 //     no waiter needs any more is deleted when it next reports (kqFired):
 //     a cancel makes no system call (but see kqDisarm).
 //
+//   - A descriptor kqueue refuses a knote for (a device without a filter),
+//     or does not report faithfully (kqWatches: darwin's FIFOs), is
+//     watched by poll(2) instead (kqState.polled), in the poller's own
+//     poll(2) array beside the kqueue descriptor.
+//
 // The cost of an event or a cancel is therefore that of the descriptor's own
-// waiters, never of the waiting set.
+// waiters, never of the waiting set (except for polled descriptors, which
+// cost what they cost under poll(2)).
 
 import "golang.org/x/sys/unix"
 
@@ -83,19 +89,29 @@ type kqState struct {
 	// the POLLERR/POLLHUP that poll(2) always reports.)
 	quiet   bool
 	quietEv uint32
+	// polled: kqueue refused a knote on the descriptor, or kqWatches said
+	// no: it has no knotes, and the poller asks poll(2) about it with its
+	// every wait (the cost of the waiting set comes back, but only for such
+	// descriptors). Kept until the descriptor is forgotten.
+	polled bool
+	typed  bool // kqWatches was asked
 }
 
 // kqSys is the system calls the decisions need: poller_kqueue.go's pool, or
 // the model in kqstate_test.go.
 type kqSys interface {
-	kqAdd(fd int, f kqSet) error // EV_ADD|EV_CLEAR of one filter
-	kqDel(fd int, f kqSet)       // EV_DELETE of the filters in f
-	pollNow(fd int, events uint32) uint32
+	kqAdd(fd int, f kqSet) error         // EV_ADD|EV_CLEAR of one filter
+	kqDel(fd int, f kqSet)               // EV_DELETE of the filters in f
+	kqPoll(fd int, events uint32) uint32 // pollNow
+	// kqWatches reports whether kqueue reports this descriptor's changes
+	// faithfully, asked once per descriptor before its first knote (darwin:
+	// not for a FIFO, whose last writer's close no knote reports).
+	kqWatches(fd int) bool
 }
 
 // kqRefused reports whether err, from adding a knote, means that kqueue does
-// not watch this descriptor for that filter (or not any more): poll(2)
-// decides then, as Linux's epoll path does for a file epoll refuses. A
+// not watch this descriptor for that filter: the descriptor is then watched
+// by poll(2) (kqState.polled). A
 // device without a kqueue filter gives EINVAL or ENODEV (EOPNOTSUPP on some
 // systems), a descriptor that is not open EBADF, and FreeBSD refuses the
 // write filter of a pipe whose reader is gone with EPIPE (poll(2) then says
@@ -113,10 +129,16 @@ func kqRefused(err error) bool {
 // when a waiter may be ready already. It returns poll(2)'s mask (not 0: the
 // caller has the poller collect the descriptor now), or an error other than
 // a refusal from adding a knote (the caller ends the waiters with it). A
-// filter that was refused is asked for again at the next arm; meanwhile
-// poll(2) decides at each arm, and a waiter it finds not ready waits until
-// it is canceled, as on Linux for a file epoll refuses.
+// descriptor that is or becomes polled is left to the poller's poll(2)
+// (mask 0, no error; the caller has the poller rebuild its array).
 func kqArm(sys kqSys, s *kqState, fd int, want uint32, need kqSet) (uint32, error) {
+	if !s.typed {
+		s.typed = true
+		s.polled = !sys.kqWatches(fd)
+	}
+	if s.polled {
+		return 0, nil
+	}
 	add := need &^ s.reg
 	check := add != 0 || !s.quiet || want&^s.quietEv != 0
 	for _, f := range [...]kqSet{kqRead, kqWrite} {
@@ -124,9 +146,16 @@ func kqArm(sys kqSys, s *kqState, fd int, want uint32, need kqSet) (uint32, erro
 			continue
 		}
 		err := sys.kqAdd(fd, f)
-		if err == nil {
+		switch {
+		case err == nil:
 			s.reg |= f
-		} else if !kqRefused(err) {
+		case kqRefused(err):
+			if s.reg != 0 {
+				sys.kqDel(fd, s.reg)
+			}
+			*s = kqState{typed: true, polled: true}
+			return 0, nil
+		default:
 			return 0, err
 		}
 	}
@@ -142,7 +171,7 @@ func kqArm(sys kqSys, s *kqState, fd int, want uint32, need kqSet) (uint32, erro
 // writing (kqFilters): they need both filters, and may have lost one to
 // kqFired while the others did not need it. Then it is kqArm.
 func kqDisarm(sys kqSys, s *kqState, fd int, want uint32, need kqSet) (uint32, error) {
-	if need&^s.reg == 0 {
+	if s.polled || need&^s.reg == 0 {
 		return 0, nil
 	}
 	return kqArm(sys, s, fd, want, need)
@@ -151,7 +180,7 @@ func kqDisarm(sys kqSys, s *kqState, fd int, want uint32, need kqSet) (uint32, e
 // kqCheck asks poll(2) about want now, after kqArm added a waiter or after a
 // knote of fd reported, and records the answer.
 func kqCheck(sys kqSys, s *kqState, fd int, want uint32, need kqSet) uint32 {
-	mask := sys.pollNow(fd, want)
+	mask := sys.kqPoll(fd, want)
 	s.quiet = mask == 0 && need&^s.reg == 0
 	s.quietEv = want
 	return mask

@@ -41,6 +41,7 @@ type kqModel struct {
 	readable, pri, writable, hup  bool
 	knotes                        map[kqSet]bool // registered filter: pending
 	refuse                        kqSet          // adding these fails with EINVAL
+	untrusted                     bool           // kqWatches says no (darwin's FIFOs)
 	failAdd                       error          // adding any fails with this (ENOMEM)
 	adds, dels, polls, deliveries int
 }
@@ -114,10 +115,12 @@ func (m *kqModel) pollMask(events uint32) uint32 {
 	return r & (events | unix.POLLERR | unix.POLLHUP | unix.POLLNVAL)
 }
 
-func (m *kqModel) pollNow(fd int, events uint32) uint32 {
+func (m *kqModel) kqPoll(fd int, events uint32) uint32 {
 	m.polls++
 	return m.pollMask(events)
 }
+
+func (m *kqModel) kqWatches(fd int) bool { return !m.untrusted }
 
 // change is a change of the file: every knote whose filter it leaves true
 // reports.
@@ -207,6 +210,13 @@ func (h *kqHarness) round() bool {
 	for _, f := range fired {
 		kqFired(h.m, &h.s, 3, f, h.need())
 	}
+	if h.s.polled && len(h.waiters) > 0 {
+		// The poller's poll(2) over the polled descriptors.
+		if mask := h.m.pollMask(h.want()); mask != 0 {
+			h.collect(mask)
+			return true
+		}
+	}
 	if len(fired) == 0 && !h.ready {
 		return false
 	}
@@ -262,7 +272,7 @@ func (h *kqHarness) check(t *testing.T, step int) {
 	if reg != h.s.reg {
 		t.Fatalf("%s step %d: state says knotes %b, kqueue has %b", h.name, step, h.s.reg, reg)
 	}
-	if need := h.need(); need&^reg != 0 {
+	if need := h.need(); need&^reg != 0 && !h.s.polled {
 		t.Fatalf("%s step %d: waiters need filters %b, knotes %b", h.name, step, need, reg)
 	}
 }
@@ -299,9 +309,19 @@ func TestKQDecisionsModel(t *testing.T) {
 		kqmWriteEnd: {unix.POLLOUT, 0},
 	}
 	for kind, evs := range events {
-		for seed := int64(0); seed < 200; seed++ {
+		for seed := int64(0); seed < 400; seed++ {
 			m := newKQModel(t, kind, seed*7+int64(kind))
-			h := &kqHarness{m: m, name: fmt.Sprintf("kind %d seed %d", kind, seed)}
+			// One run in four with a filter kqueue refuses, one in eight
+			// with a descriptor kqWatches distrusts: poll(2) watches it.
+			switch seed % 8 {
+			case 1:
+				m.refuse = kqRead
+			case 3:
+				m.refuse = kqWrite
+			case 5:
+				m.untrusted = true
+			}
+			h := &kqHarness{m: m, name: fmt.Sprintf("kind %d seed %d refuse %b untrusted %v", kind, seed, m.refuse, m.untrusted)}
 			r := m.rnd
 			for step := 0; step < 300; step++ {
 				switch op := r.Intn(10); {
@@ -423,25 +443,45 @@ func TestKQCanceledKnoteGoesAtItsReport(t *testing.T) {
 	}
 }
 
-// A filter kqueue refuses (a device without one): poll(2) decides at each
-// arm, and the filter is asked for again each time. Any other error ends the
-// waiters with it.
+// A filter kqueue refuses (a device without one, darwin's ttys): the
+// descriptor goes to poll(2) for good, its other knotes deleted, with no
+// further kqueue calls; a FIFO on darwin (kqWatches) goes there before any
+// knote. Any other error ends the waiters with it.
 func TestKQRefusedAndFailedAdd(t *testing.T) {
 	m := newKQModel(t, kqmStream, 5)
-	m.refuse = kqRead
+	m.refuse = kqWrite
 	h := &kqHarness{m: m}
 	h.add(unix.POLLIN)
-	if h.failed != nil || h.ready || h.s.reg != 0 || h.s.quiet {
-		t.Fatalf("refused, not ready: failed %v ready %v state %+v", h.failed, h.ready, h.s)
+	if h.s.reg != kqRead || h.s.polled {
+		t.Fatalf("read filter: state %+v", h.s)
 	}
-	m.readable = true
-	h.add(unix.POLLIN)
-	if !h.ready || m.adds != 2 {
-		t.Fatalf("refused, ready now: ready %v after %d adds; want true after 2", h.ready, m.adds)
+	h.add(unix.POLLOUT)
+	if h.failed != nil || h.ready || h.s.reg != 0 || !h.s.polled || len(m.knotes) != 0 {
+		t.Fatalf("write refused: failed %v ready %v state %+v knotes %v", h.failed, h.ready, h.s, m.knotes)
 	}
+	adds, polls := m.adds, m.polls
+	h.add(unix.POLLOUT)
+	h.cancel(0)
+	if m.adds != adds || m.polls != polls {
+		t.Fatal("a polled descriptor still makes kqueue calls or looks of its own")
+	}
+	m.change(true, false, false, false)
+	h.settle(t)
+	if len(h.waiters) != 2 || h.collects != 0 {
+		t.Fatalf("readable, no waiter for POLLIN: %d waiting, %d collected", len(h.waiters), h.collects)
+	}
+	m.change(true, false, true, false)
 	h.settle(t)
 	if len(h.waiters) != 0 {
-		t.Fatal("waiters of a refused descriptor found ready were not collected")
+		t.Fatal("waiters of a polled descriptor not collected when ready")
+	}
+
+	m = newKQModel(t, kqmStream, 7)
+	m.untrusted = true
+	h = &kqHarness{m: m}
+	h.add(unix.POLLIN)
+	if !h.s.polled || m.adds != 0 {
+		t.Fatalf("untrusted descriptor: state %+v after %d knotes", h.s, m.adds)
 	}
 
 	m = newKQModel(t, kqmStream, 6)
