@@ -104,10 +104,11 @@
 // io_uring: Linux 5.11 (IORING_FEAT_EXT_ARG for GetEvents timeouts), not disabled
 // by kernel.io_uring_disabled or seccomp. Classic AIO: room under fs.aio-max-nr
 // for maxEvents+1 events (the kernel reserves about twice that). Threads: no
-// kernel AIO mechanism, only epoll (poll(2) off Linux) and the ordinary read,
-// write and sync calls (and sync_file_range, fallocate and posix_fadvise for
-// the range operations, which end with ENOSYS off Linux), and kcmp(2) to share
-// a descriptor duplicate among requests on one file (without it, one each).
+// kernel AIO mechanism, only epoll (kqueue on the BSDs and darwin, untested
+// on their kernels; poll(2) elsewhere) and the ordinary read, write and sync
+// calls (and sync_file_range, fallocate and posix_fadvise for the range
+// operations, which end with ENOSYS off Linux), and kcmp(2) to share a
+// descriptor duplicate among requests on one file (without it, one each).
 //
 // # Where each concern lives
 //

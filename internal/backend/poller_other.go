@@ -1,10 +1,12 @@
-//go:build unix && (!linux || uringaio_poll)
+//go:build unix && !darwin && !dragonfly && !freebsd && !netbsd && !openbsd && (!linux || uringaio_poll)
 
 package backend
 
-// The pool's readiness mechanism off Linux: poll(2), which every Unix has.
-// (kqueue on the BSDs and darwin would make an event's cost independent of
-// the waiting set as epoll does on Linux; it is not written yet.)
+// The pool's readiness mechanism where there is neither epoll nor kqueue
+// (solaris, illumos, aix): poll(2), which every Unix has. Linux uses epoll
+// (poller_linux.go), and the BSDs and darwin kqueue (poller_kqueue.go), so
+// that an event's cost does not grow with the waiting set; built with the
+// tag uringaio_poll, Linux uses this file instead, which is how it is tested.
 //
 // The poll array holds one entry per descriptor with waiters (not one per
 // request), for the union of their events, and is rebuilt when that set
@@ -25,7 +27,7 @@ type pollerState struct {
 
 // pollerFile: poll(2) keeps nothing per descriptor.
 //
-//lint:ignore U1000 dfile embeds it, as it embeds epoll's
+//lint:ignore U1000 dfile embeds it, as it embeds epoll's and kqueue's
 type pollerFile struct{}
 
 func (p *pool) openPoller() error {

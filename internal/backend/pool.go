@@ -23,11 +23,16 @@ import (
 //     OS thread; an idle one holds none.
 //   - One poller waits for every request that waits for readiness, however
 //     many there are (a thousand pending pipe reads hold one thread, not a
-//     thousand): with epoll on Linux (poller_linux.go), poll(2) elsewhere
-//     (poller_other.go). It watches descriptors (dfile, pool_fd.go), each
-//     with the list of requests waiting on it, so an event costs the waiters
-//     of the descriptor that became ready and a cancel O(1), whatever the
-//     size of the waiting set. When a file is ready the poller itself moves
+//     thousand): with epoll on Linux (poller_linux.go), kqueue on the BSDs
+//     and darwin (poller_kqueue.go, its decisions in kqstate.go; compiled
+//     and vetted for each of them, but never run on their kernels in this
+//     repository's tests or CI, which run on Linux), and poll(2) where
+//     neither exists (poller_other.go: solaris, illumos, aix; Linux with
+//     -tags uringaio_poll). It watches descriptors (dfile, pool_fd.go), each
+//     with the list of requests waiting on it, so with epoll and kqueue an
+//     event costs the waiters of the descriptor that became ready and a
+//     cancel O(1), whatever the size of the waiting set (poll(2): an event
+//     costs a scan of the descriptors with waiters). When a file is ready the poller itself moves
 //     the data with preadv2/pwritev2 and RWF_NOWAIT: that call cannot block,
 //     so doing it here saves a hand-off to a worker and its wake-up (one thread switch per
 //     request), and it keeps working when every worker is stuck in a slow
@@ -64,8 +69,9 @@ import (
 // The descriptors are the pool's own (a duplicate shared by the requests on
 // one open file, or a number the caller holds for the request's life:
 // pool_fd.go), so a registration can never outlive its file's number: epoll
-// keys on the open file and the number together, and the pool removes a
-// registration before it closes the descriptor.
+// keys on the open file and the number together, close(2) removes a
+// descriptor's kqueue knotes, and the pool removes a registration (epoll)
+// or the knotes (kqueue) before it closes the descriptor in any case.
 //
 // Request states (preq.state), all changes under p.mu:
 //
