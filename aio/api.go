@@ -186,8 +186,8 @@ type Options struct {
 	// finish by itself (a read on an O_NONBLOCK pipe on io_uring, an eventfd
 	// write or a tty poll on classic AIO). 0 means the default,
 	// 4×GOMAXPROCS bounded to between 32 and 64; negative is refused with
-	// EINVAL. It also bounds the callers that make, on their own goroutine,
-	// the blocking call such a worker would make for them (threads, and
+	// EINVAL. Four times it also bounds the callers that make, on their own
+	// goroutine, the blocking call such a worker would make for them (threads, and
 	// classic AIO's buffered transfers that wait: docs/contract.md §8.5).
 	Workers int
 
@@ -205,7 +205,7 @@ type Options struct {
 	// at once; past that it is a request of the backend. Where the backend
 	// would make what waits a blocking call on a worker of its pool
 	// (threads; classic AIO's buffered transfers), the caller makes that call
-	// itself, at most Workers at once (Stats.Blocking). Submit never does
+	// itself, at most 4×Workers at once (Stats.Blocking). Submit never does
 	// this.
 	NoInline bool
 
