@@ -231,10 +231,37 @@ func (s *slot) outcome() cancelOutcome {
 // not stopped is delivered as usual if it has ended, and otherwise stays in
 // flight. With mu held.
 func (c *Context) finishCancel(idx int32, kind uint8) (cancelOutcome, Event) {
-	s := &c.slots[idx]
-	s.canceling = false
 	defer c.kickChains() // chain.go: a chain's next member ended or may start
 	defer c.notifyLocked()
+	return c.finishCancelQuiet(idx, kind)
+}
+
+// finishCancels applies the decided cancellations of every slot in idxs
+// (cancelNotify), as finishCancel does for one, with one notify and one
+// chain kick for the whole batch. It counts the outcomes; with stopped set,
+// it records which slots were stopped. With mu held.
+func (c *Context) finishCancels(idxs []int32, stopped map[int32]bool) (nStopped, nRunning int) {
+	defer c.kickChains()
+	defer c.notifyLocked()
+	for _, idx := range idxs {
+		switch out, _ := c.finishCancelQuiet(idx, cancelNotify); out {
+		case outStopped:
+			nStopped++
+			if stopped != nil {
+				stopped[idx] = true
+			}
+		case outRunning:
+			nRunning++
+		}
+	}
+	return nStopped, nRunning
+}
+
+// finishCancelQuiet is finishCancel without its notify and chain kick, which
+// the caller owes. With mu held.
+func (c *Context) finishCancelQuiet(idx int32, kind uint8) (cancelOutcome, Event) {
+	s := &c.slots[idx]
+	s.canceling = false
 	if s.stopped() {
 		if kind == cancelOne && !s.private {
 			cb := s.cb
@@ -335,6 +362,10 @@ func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 			}
 		}
 		targets, held = targets[:0], held[:0]
+		if targets == nil {
+			// Sized once, by a first pass: no growing slice on a large batch.
+			targets = make([]int32, 0, c.countOnFD(fd, cb))
+		}
 		busy := int32(-1)
 		for i := range c.slots {
 			s := &c.slots[i]
@@ -382,19 +413,13 @@ func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 			return NoCancelResult, &CallError{Call: "CancelFD", Errno: errnoOf(err), Reason: err.Error()}
 		}
 	}
-	stopped, running := 0, 0
-	var stoppedRoots []int32
-	for _, idx := range targets {
-		switch out, _ := c.finishCancel(idx, cancelNotify); out {
-		case outStopped:
-			stopped++
-			stoppedRoots = append(stoppedRoots, idx)
-		case outRunning:
-			running++
-		}
+	var stoppedRoots map[int32]bool
+	if len(roots) > 0 {
+		stoppedRoots = make(map[int32]bool)
 	}
+	stopped, running := c.finishCancels(targets, stoppedRoots)
 	for _, r := range roots {
-		if r >= 0 && slices.Contains(stoppedRoots, r) {
+		if r >= 0 && stoppedRoots[r] {
 			stopped++
 		} else {
 			running++
@@ -407,6 +432,19 @@ func (c *Context) cancelFD(fd int, cb *IOCB) (CancelResult, error) {
 		return AllDone, nil
 	}
 	return Canceled, nil
+}
+
+// countOnFD is how many slots hold an outstanding request on fd (cb's alone
+// when cb is not nil): a bound on what cancelFD's scan collects. With mu held.
+func (c *Context) countOnFD(fd int, cb *IOCB) int {
+	n := 0
+	for i := range c.slots {
+		s := &c.slots[i]
+		if s.cb != nil && s.fd == int32(fd) && (cb == nil || s.cb == cb) && !s.done {
+			n++
+		}
+	}
+	return n
 }
 
 // startCancels marks the slots in idxs as being canceled, oldest first.
@@ -519,9 +557,7 @@ func (c *Context) destroy() error {
 	if len(idxs) > 0 {
 		c.startCancels(idxs, cancelNotify)
 		err = c.cancelSlots(idxs)
-		for _, idx := range idxs {
-			c.finishCancel(idx, cancelNotify)
-		}
+		c.finishCancels(idxs, nil)
 	}
 	// Wait for everything the kernel still holds (requests that could not be
 	// canceled, and those other goroutines are canceling or collecting).

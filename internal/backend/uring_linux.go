@@ -351,6 +351,14 @@ func (u *uring) drain(cs []Completion) (n int, woke bool) {
 	if head == tail && u.taskrun {
 		tail = u.runTaskWork()
 	}
+	// sqMu is taken at the first CQE that needs it and kept to the end of
+	// the pass: after a CancelFD, every CQE is a -ECANCELED one.
+	locked := false
+	defer func() {
+		if locked {
+			u.sqMu.Unlock()
+		}
+	}()
 	for head != tail && n < len(cs) {
 		cqe := u.m.cqes[head&u.m.cqMask]
 		head++
@@ -363,6 +371,10 @@ func (u *uring) drain(cs []Completion) (n int, woke bool) {
 			cs[n] = Completion{Tag: ud & tagMask, Res: res, Kind: KindCancel}
 			n++
 		case res == -int64(unix.EAGAIN) || res == -int64(unix.ECANCELED):
+			if !locked {
+				u.sqMu.Lock()
+				locked = true
+			}
 			if u.retry(ud, res, &cs[n]) {
 				n++
 			}
@@ -390,10 +402,10 @@ func (u *uring) drain(cs []Completion) (n int, woke bool) {
 //     cancel: close(2) does not, and the ring lives as long as we do. So this
 //     cannot loop unless every thread that reaps exits, and each exit is
 //     progress.)
+//
+// With sqMu held.
 func (u *uring) retry(tag uint64, res int64, c *Completion) bool {
 	*c = Completion{Tag: tag, Res: res}
-	u.sqMu.Lock()
-	defer u.sqMu.Unlock()
 	s := &u.st[uint32(tag)]
 	switch {
 	case s.req.Tag != tag:
@@ -449,6 +461,9 @@ func (u *uring) cancelLocked(tag uint64) (ans CancelAnswer, sent bool, err error
 		return CancelRefused, false, err
 	}
 	e.Opcode = abi.IORING_OP_ASYNC_CANCEL
+	if s.req.Op == OpPoll {
+		e.Opcode = abi.IORING_OP_POLL_REMOVE
+	}
 	e.Fd = -1
 	e.Addr = tag
 	e.UserData = tag | tagCancel
@@ -477,10 +492,11 @@ func (u *uring) Cancel(tag uint64) (CancelAnswer, error) {
 func (u *uring) CancelMany(tags []uint64, answers []CancelAnswer) error {
 	u.sqMu.Lock()
 	defer u.sqMu.Unlock()
-	// sent[k] is the index in tags of the k-th ASYNC_CANCEL queued.
-	var sent []int
-	for i, t := range tags {
-		ans, ok, err := u.cancelLocked(t)
+	// Newest first: the kernel's cancel hash keeps each bucket newest
+	// first, so the target is found at the head of its bucket (the caller
+	// orders tags oldest first, for classic AIO).
+	for i := len(tags) - 1; i >= 0; i-- {
+		ans, _, err := u.cancelLocked(tags[i])
 		answers[i] = ans
 		if err != nil {
 			// sqe's flush failed (the ring is unusable): which cancels went
@@ -493,16 +509,18 @@ func (u *uring) CancelMany(tags []uint64, answers []CancelAnswer) error {
 			}
 			return err
 		}
-		if ok {
-			sent = append(sent, i)
-		}
 	}
 	before := int(u.pending)
 	n, err := u.flush()
 	if err != nil {
-		// The last before-n were taken back: their answers will not come.
-		for _, i := range sent[len(sent)-(before-n):] {
-			answers[i] = CancelRefused
+		// The last before-n queued were taken back: their answers will not
+		// come. Queued last means lowest index among those sent.
+		left := before - n
+		for i := 0; i < len(answers) && left > 0; i++ {
+			if answers[i] == CancelAsync {
+				answers[i] = CancelRefused
+				left--
+			}
 		}
 	}
 	return err
