@@ -75,7 +75,7 @@ var uringOps = []struct {
 	name string
 }{
 	{abi.IORING_OP_NOP, "NOP"}, {abi.IORING_OP_READV, "READV"}, {abi.IORING_OP_WRITEV, "WRITEV"},
-	{abi.IORING_OP_FSYNC, "FSYNC"}, {abi.IORING_OP_POLL_ADD, "POLL_ADD"},
+	{abi.IORING_OP_FSYNC, "FSYNC"}, {abi.IORING_OP_POLL_ADD, "POLL_ADD"}, {abi.IORING_OP_POLL_REMOVE, "POLL_REMOVE"},
 	{abi.IORING_OP_ASYNC_CANCEL, "ASYNC_CANCEL"}, {abi.IORING_OP_READ, "READ"}, {abi.IORING_OP_WRITE, "WRITE"},
 	{abi.IORING_OP_SYNC_FILE_RANGE, "SYNC_FILE_RANGE"}, {abi.IORING_OP_FALLOCATE, "FALLOCATE"},
 	{abi.IORING_OP_FADVISE, "FADVISE"},
@@ -445,8 +445,13 @@ func (u *uring) retry(tag uint64, res int64, c *Completion) bool {
 func (r *Req) isTransfer() bool { return r.Op >= OpRead && r.Op <= OpWritev }
 
 // cancelLocked cancels tag: a request the pool has is canceled there and
-// answered at once (pooled); otherwise an ASYNC_CANCEL is queued and sent is
-// true. With sqMu held.
+// answered at once (pooled); otherwise a cancel is queued and sent is true:
+// IORING_OP_POLL_REMOVE for a poll, IORING_OP_ASYNC_CANCEL for the rest.
+// POLL_REMOVE answers as ASYNC_CANCEL does (0 found, -ENOENT, -EALREADY when
+// the poll is being woken and its own completion decides), at less cost: it
+// skips ASYNC_CANCEL's search of io-wq, which never holds a poll, and takes
+// the poll out of the cancel hash at once instead of in task work. With
+// sqMu held.
 func (u *uring) cancelLocked(tag uint64) (ans CancelAnswer, sent bool, err error) {
 	s := &u.st[uint32(tag)]
 	if s.req.Tag != tag {
@@ -485,10 +490,12 @@ func (u *uring) Cancel(tag uint64) (CancelAnswer, error) {
 	return CancelAsync, nil
 }
 
-// CancelMany puts one ASYNC_CANCEL per target into the ring and submits them
-// with one io_uring_enter (more only when they outnumber the SQ). Measured on
-// 6.18 this beats IORING_ASYNC_CANCEL_FD|ALL, whose cost grows with the square
-// of the number pending.
+// CancelMany puts one cancel per target into the ring (cancelLocked) and
+// submits them with one io_uring_enter (more only when they outnumber the
+// SQ). Measured on 6.18 this beats IORING_ASYNC_CANCEL_FD|ALL, whose cost
+// grows with the square of the number pending: each target it finds stays in
+// the cancel hash until task work runs after the whole SQE, and the next
+// search walks past it.
 func (u *uring) CancelMany(tags []uint64, answers []CancelAnswer) error {
 	u.sqMu.Lock()
 	defer u.sqMu.Unlock()
