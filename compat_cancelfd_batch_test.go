@@ -29,6 +29,14 @@ func init() {
 	registerCompat("cancelfd/batch-dead-thread", cfdTestBatchDeadThread)
 }
 
+// cfdCancelFD is c.CancelFD(fd, nil) under a watchdog: a CancelFD that never
+// decides fails the test instead of hanging it.
+func cfdCancelFD(t *testing.T, c *aio.Context, fd int) (res aio.CancelResult, err error) {
+	t.Helper()
+	finishes(t, eventWait, "CancelFD", func() { res, err = c.CancelFD(fd, nil) })
+	return res, err
+}
+
 // cfdPolls returns k POLLIN polls on fd with Data = base+i.
 func cfdPolls(fd, k int, base uint64) []*aio.IOCB {
 	cbs := make([]*aio.IOCB, k)
@@ -73,7 +81,7 @@ func cfdTestBatchMixed(t *testing.T, be string) {
 	elsewhere := &aio.IOCB{Op: aio.OpPoll, FD: other, PollEvents: unix.POLLIN, Data: 7777}
 	mustSubmit(t, c, elsewhere)
 
-	res, err := c.CancelFD(r, nil)
+	res, err := cfdCancelFD(t, c, r)
 	cfdWantResult(t, res, err, aio.Canceled, "CancelFD(r, nil)")
 	for _, cb := range pending {
 		cfdWantError(t, c, cb, unix.ECANCELED, fmt.Sprintf("Data %d right after CancelFD", cb.Data))
@@ -92,7 +100,7 @@ func cfdTestBatchMixed(t *testing.T, be string) {
 		wantEvent(t, ev, cb, cfdECANCELED, fmt.Sprintf("Data %d", cb.Data))
 	}
 	expectNoEvents(t, c)
-	res, err = c.CancelFD(r, nil)
+	res, err = cfdCancelFD(t, c, r)
 	cfdWantResult(t, res, err, aio.AllDone, "CancelFD(r, nil) again")
 	// Nothing of the pipe was eaten by a canceled read.
 	writeFull(t, w, []byte("after"))
@@ -134,7 +142,7 @@ func cfdTestBatchRace(t *testing.T, be string) {
 				}
 			}
 		}()
-		res, err := c.CancelFD(r, nil)
+		res, err := cfdCancelFD(t, c, r)
 		if err != nil {
 			t.Fatalf("round %d: CancelFD: %v", round, err)
 		}
@@ -265,7 +273,7 @@ func cfdTestBatchConcurrentSubmit(t *testing.T, be string) {
 	if cerr != nil {
 		t.Fatal(cerr)
 	}
-	res, err := c.CancelFD(r, nil)
+	res, err := cfdCancelFD(t, c, r)
 	if err != nil || (res != aio.Canceled && res != aio.AllDone) {
 		t.Fatalf("last CancelFD(r, nil) = %v, %v; want Canceled or AllDone", res, err)
 	}
@@ -302,7 +310,7 @@ func cfdTestBatchDeadThread(t *testing.T, be string) {
 	}
 	// Let the reaper see the kernel's -ECANCELED and put them in flight again.
 	expectNoEventsFor(t, c, 5*time.Millisecond)
-	res, err := c.CancelFD(r, nil)
+	res, err := cfdCancelFD(t, c, r)
 	cfdWantResult(t, res, err, aio.Canceled, "CancelFD(r, nil)")
 	evs := byIOCB(t, reapN(t, c, len(all)))
 	for _, cb := range all {
