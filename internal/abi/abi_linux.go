@@ -104,6 +104,7 @@ const (
 	IORING_OP_WRITEV          = 2
 	IORING_OP_FSYNC           = 3
 	IORING_OP_POLL_ADD        = 6
+	IORING_OP_POLL_REMOVE     = 7 // addr: the user_data of the POLL_ADD to remove
 	IORING_OP_SYNC_FILE_RANGE = 8 // off, len (u32), sync_range_flags
 	IORING_OP_ASYNC_CANCEL    = 14
 	IORING_OP_FALLOCATE       = 17 // off, addr (the u64 length), len (the mode)
