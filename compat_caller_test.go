@@ -40,6 +40,7 @@ func init() {
 	registerCompat("caller/fd-reuse-odirect", callerFDReuseDirect)
 	registerCompat("caller/fd-reuse-pipe-after-blocking", callerFDReusePipe)
 	registerCompat("caller/blocking-bound", callerBlockingBound)
+	registerCompat("caller/many-writers-no-request", callerManyWriters)
 	registerCompat("caller/raw-buffered-write-no-submit", callerRawWriteNoSubmit)
 }
 
@@ -592,5 +593,68 @@ func callerBlockingBound(t *testing.T, be string) {
 				t.Errorf("Stats.Blocking = %d after the reads; want %d", st.Blocking, bound)
 			}
 		})
+	}
+}
+
+// callerManyWriters: 16 goroutines write a file with File.WriteAt and
+// WriteAt on its descriptor at once. On a file system that refuses
+// RWF_NOWAIT for buffered writes (ext4), each write is a pwrite on the
+// caller: a plain one while fewer than GOMAXPROCS run, past that the blocking
+// call the backend would otherwise make on a worker (io-wq on uring, the pool
+// on kaio and threads), up to 4 × Workers at once (§8.3c, §8.5). With 16
+// writers none may become a request of the backend, on any backend; every
+// byte must land.
+func callerManyWriters(t *testing.T, be string) {
+	const g, per, size = 16, 64, 16 << 10
+	fd := tempFD(t, nil)
+	probe := make([]byte, 1)
+	if _, err := unix.Pwritev2(fd, [][]byte{probe}, 0, unix.RWF_NOWAIT); err != unix.EOPNOTSUPP {
+		t.Skipf("the test file system takes RWF_NOWAIT buffered writes (pwritev2: %v): writes that would wait are not ext4's refusals", err)
+	}
+	dfd, err := unix.Dup(fd) // the File's own: os.File closes it
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := os.NewFile(uintptr(dfd), "many-writers")
+	t.Cleanup(func() { f.Close() })
+	c := newContext(t, be, 64)
+	af := aio.NewFile(c, f)
+	before := c.Stats()
+	var wg sync.WaitGroup
+	errs := make(chan error, g)
+	for w := 0; w < g; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			for i := 0; i < per; i++ {
+				off := int64(w*per+i) * size
+				p := pattern(size, byte(w*per+i))
+				var m int
+				var err error
+				if w%2 == 0 {
+					m, err = af.WriteAt(p, off)
+				} else {
+					m, err = c.WriteAt(context.Background(), fd, p, off)
+				}
+				if m != size || err != nil {
+					errs <- fmt.Errorf("writer %d: write at %d = %d, %v", w, off, m, err)
+					return
+				}
+			}
+		}(w)
+	}
+	finishes(t, 60*time.Second, "16 writers", wg.Wait)
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	after := c.Stats()
+	t.Logf("%s: %d writes, Inline %d, Blocking %d, Requests %d", be, g*per,
+		after.Inline-before.Inline, after.Blocking-before.Blocking, after.Requests-before.Requests)
+	if d := after.Requests - before.Requests; d != 0 {
+		t.Errorf("%d of %d buffered writes from %d goroutines became backend requests; want none (the caller makes the blocking call, §8.5)", d, g*per, g)
+	}
+	for i := 0; i < g*per; i++ {
+		wantBytes(t, preadAll(t, fd, size, int64(i)*size), pattern(size, byte(i)), "written data")
 	}
 }

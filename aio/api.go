@@ -204,7 +204,8 @@ type Options struct {
 	// (*os.File).WriteAt makes it, while fewer than GOMAXPROCS callers do so
 	// at once; past that it is a request of the backend. Where the backend
 	// would make what waits a blocking call on a worker of its pool
-	// (threads; classic AIO's buffered transfers), the caller makes that call
+	// (threads; classic AIO's buffered transfers; io_uring's io-wq for the
+	// writes ext4 refuses under RWF_NOWAIT), the caller makes that call
 	// itself, at most 4×Workers at once (Stats.Blocking). Submit never does
 	// this.
 	NoInline bool

@@ -122,9 +122,10 @@ func newCallerSide(off bool, procs int) *callerSide {
 type blockKind uint8
 
 const (
-	blockNone     blockKind = iota // uring: the kernel moves them all
-	blockBuffered                  // kaio: reads and writes that are not O_DIRECT (io_submit takes those)
-	blockAll                       // threads: every read and write
+	blockNone       blockKind = iota // the kernel moves them all
+	blockPlainWrite                  // uring: buffered writes the file system will not do under RWF_NOWAIT (io-wq's)
+	blockBuffered                    // kaio: reads and writes that are not O_DIRECT (io_submit takes those)
+	blockAll                         // threads: every read and write
 )
 
 // blockPerWorker: callers in a blocking call at once, per worker of the
@@ -143,6 +144,12 @@ func (cs *callerSide) setBlocking(name string, workers int) {
 		cs.block = blockAll
 	case "kaio":
 		cs.block = blockBuffered
+	case "uring":
+		// io_uring reads uncached buffered data and moves O_DIRECT
+		// asynchronously; a buffered write that the file system will
+		// not do under RWF_NOWAIT (ext4) goes to one of its io-wq
+		// workers, which makes the blocking write.
+		cs.block = blockPlainWrite
 	}
 	cs.maxB = int32(blockPerWorker * workers)
 }
@@ -170,6 +177,11 @@ func (cs *callerSide) blocking(h *atomic.Uint32, write bool, hint uint8, fd int,
 		return 0, 0, false
 	}
 	s := h.Load()
+	if cs.block == blockPlainWrite && (!write || s&(hPlainW|hNoWrite) != hPlainW) {
+		// io_uring: only a write the file system refuses RWF_NOWAIT for
+		// (hPlainW, learned by the plain-write path).
+		return 0, 0, false
+	}
 	if cs.block == blockBuffered && (!write && s&hNoRead != 0 || write && s&hNoWrite != 0) {
 		// Classic AIO: only a buffered transfer (its pool's); O_DIRECT,
 		// which io_submit moves, is marked hNoRead|hNoWrite, as is what
@@ -192,7 +204,7 @@ func (cs *callerSide) blocking(h *atomic.Uint32, write bool, hint uint8, fd int,
 		}
 		h.Or(hStorage)
 	}
-	if !storage || cs.block == blockBuffered && direct {
+	if !storage || (cs.block == blockBuffered || cs.block == blockPlainWrite) && direct {
 		return 0, 0, false
 	}
 	if cs.blockN.Add(1) > cs.maxB {
