@@ -131,23 +131,23 @@ func (c *Context) submitChunk(cbs []*IOCB, private bool) (n int, stop bool, err 
 		k++
 	}
 	c.outstanding += k
+	if k > 0 {
+		c.nSubmits++ // before the call, as in combine
+		c.nReqs += uint64(k)
+	}
 	c.mu.Unlock()
 	stop = k < len(cbs)
 	if k == 0 {
 		return 0, true, err
 	}
 
-	c.nSubmits.Add(1) // before the call, as in combine
-	c.nReqs.Add(uint64(k))
 	c.beMu.RLock()
 	taken, ninl, berr := c.be.Submit(c.reqs[:k], c.inl[:k])
 	c.beMu.RUnlock()
-	if taken < k {
-		c.nReqs.Add(-uint64(k - taken))
-	}
 
 	if taken < k || ninl > 0 {
 		c.mu.Lock()
+		c.nReqs -= uint64(k - taken)
 		for i := taken; i < k; i++ {
 			// Never reached the kernel: undo.
 			idx := int32(uint32(c.reqs[i].Tag))

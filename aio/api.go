@@ -405,13 +405,22 @@ type Stats struct {
 	FixedBufs uint64
 }
 
+// counts reads this lane's request and submission counters.
+func (c *Context) counts() (reqs, submits uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.nReqs, c.nSubmits
+}
+
 // Stats returns the Context's counters.
 func (c *Context) Stats() Stats {
-	st := Stats{Requests: c.nReqs.Load(), Submits: c.nSubmits.Load(), Inline: c.cs.inlined(), Blocking: c.cs.nBlocking.Load(),
+	st := Stats{Inline: c.cs.inlined(), Blocking: c.cs.nBlocking.Load(),
 		FixedFiles: c.nFixedFiles.Load(), FixedBufs: c.nFixedBufs.Load()}
+	st.Requests, st.Submits = c.counts()
 	for _, l := range c.lanes[min(1, len(c.lanes)):] {
-		st.Requests += l.nReqs.Load()
-		st.Submits += l.nSubmits.Load()
+		r, s := l.counts()
+		st.Requests += r
+		st.Submits += s
 		st.FixedFiles += l.nFixedFiles.Load()
 		st.FixedBufs += l.nFixedBufs.Load()
 	}

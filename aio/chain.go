@@ -214,13 +214,13 @@ func (c *Context) submitGroup(g []*IOCB, private, linkAll bool) error {
 		idxs = append(idxs, idx)
 		c.outstanding++
 	}
-	c.mu.Unlock()
-
 	// Stats: every member is a request accepted; a held member handed
 	// over later is not counted again (chainEnded takes back what combine
 	// adds for it).
-	c.nSubmits.Add(1)
-	c.nReqs.Add(uint64(len(idxs)))
+	c.nSubmits++
+	c.nReqs += uint64(len(idxs))
+	c.mu.Unlock()
+
 	c.beMu.RLock()
 	taken, ninl, berr := c.be.Submit(reqs, c.inl[:len(reqs)])
 	c.beMu.RUnlock()
@@ -229,7 +229,7 @@ func (c *Context) submitGroup(g []*IOCB, private, linkAll bool) error {
 	defer c.mu.Unlock()
 	if taken == 0 && len(reqs) > 0 {
 		// Nothing reached the kernel: the group is refused whole.
-		c.nReqs.Add(-uint64(len(idxs)))
+		c.nReqs -= uint64(len(idxs))
 		for _, idx := range idxs {
 			s := &c.slots[idx]
 			ucb := s.cb
@@ -295,7 +295,7 @@ func (c *Context) chainEnded(idx int32, res int64) {
 		}
 		return
 	}
-	c.nReqs.Add(^uint64(0)) // combine counts it again
+	c.nReqs-- // combine counts it again
 	c.pend = append(c.pend, n.heldReq)
 	n.queued = true
 	c.chainKick = true

@@ -75,25 +75,23 @@ func (c *Context) combine() {
 		batch := c.pend
 		c.pend = c.pendSpare[:0]
 		inl := c.pendInl[:len(batch)]
-		c.mu.Unlock()
 		// Counted before the call: a request may complete, and its Do
 		// return, before Submit does, and Stats read after every call has
 		// returned must count it.
-		c.nSubmits.Add(1)
-		c.nReqs.Add(uint64(len(batch)))
+		c.nSubmits++
+		c.nReqs += uint64(len(batch))
+		c.mu.Unlock()
 		if c.roundHook != nil {
 			c.roundHook(true)
 		}
 		c.beMu.RLock()
 		taken, ninl, err := c.be.Submit(batch, inl)
 		c.beMu.RUnlock()
-		if taken < len(batch) {
-			c.nReqs.Add(-uint64(len(batch) - taken))
-		}
 		if c.roundHook != nil {
 			c.roundHook(false)
 		}
 		c.mu.Lock()
+		c.nReqs -= uint64(len(batch) - taken)
 		for i := range batch {
 			// Only if the slot still holds this request: one that ended
 			// while the round was in the backend may have freed its slot,
