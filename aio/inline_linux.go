@@ -25,11 +25,7 @@ func inlineRW(write bool, fd int, p []byte, off int64) (int, unix.Errno) {
 	if write {
 		nr = unix.SYS_PWRITEV2
 	}
-	var iov unix.Iovec
-	if len(p) > 0 {
-		iov.Base = &p[0]
-		iov.SetLen(len(p))
-	}
+	iov := oneIovec(p)
 	for {
 		n, _, e := unix.Syscall6(nr, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1,
 			uintptr(off), uintptr(off>>32), unix.RWF_NOWAIT)
@@ -90,11 +86,7 @@ func blockingRW(write bool, fd int, p []byte, off int64) (int, unix.Errno) {
 	if write {
 		nr, old = unix.SYS_PWRITEV2, unix.SYS_PWRITEV
 	}
-	var iov unix.Iovec
-	if len(p) > 0 {
-		iov.Base = &p[0]
-		iov.SetLen(len(p))
-	}
+	iov := oneIovec(p)
 	for {
 		n, _, e := unix.Syscall6(nr, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1,
 			uintptr(off), uintptr(off>>32), 0)
@@ -111,4 +103,14 @@ func blockingRW(write bool, fd int, p []byte, off int64) (int, unix.Errno) {
 		}
 		return 0, e
 	}
+}
+
+// oneIovec is the iovec of p (empty for an empty p).
+func oneIovec(p []byte) unix.Iovec {
+	var iov unix.Iovec
+	if len(p) > 0 {
+		iov.Base = &p[0]
+		iov.SetLen(len(p))
+	}
+	return iov
 }

@@ -260,13 +260,7 @@ func (p *pool) wakeLocked() {
 		kqUserWake(p.kq, p.kqChange1(kqUserIdent, kqFilterUser, 0))
 		return
 	}
-	b := [1]byte{1}
-	for {
-		_, err := unix.Write(p.wakeW, b[:])
-		if err != unix.EINTR {
-			return // EAGAIN: the pipe is full, so the poller will wake anyway
-		}
-	}
+	writeWake(p.wakeW, []byte{1})
 }
 
 // poller waits for readiness for every waiting request, moves the data of

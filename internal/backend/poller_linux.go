@@ -135,13 +135,8 @@ func (p *pool) wakeLocked() {
 		return
 	}
 	p.wakeSent = true
-	var b = [8]byte{1}
-	for {
-		_, err := unix.Write(p.wake, b[:])
-		if err != unix.EINTR {
-			return // EAGAIN: the counter is full, so the poller will wake anyway
-		}
-	}
+	b := [8]byte{1}
+	writeWake(p.wake, b[:]) // EAGAIN: the counter is full, so the poller will wake anyway
 }
 
 // poller waits for readiness for every waiting request, moves the data of

@@ -60,13 +60,7 @@ func (p *pool) wakeLocked() {
 		return
 	}
 	p.wakeSent = true
-	b := [1]byte{1}
-	for {
-		_, err := unix.Write(p.wakeW, b[:])
-		if err != unix.EINTR {
-			return // EAGAIN: the pipe is full, so the poller will wake anyway
-		}
-	}
+	writeWake(p.wakeW, []byte{1})
 }
 
 // poller waits for readiness for every waiting request, moves the data of

@@ -1011,3 +1011,14 @@ func reqBufs(r *Req, skip int64) bufs {
 	}
 	return bufs{own: iov}
 }
+
+// writeWake writes b to the poller's wake descriptor (eventfd or pipe),
+// retrying EINTR. Any other failure is EAGAIN, a full counter or pipe: the
+// poller will wake anyway.
+func writeWake(fd int, b []byte) {
+	for {
+		if _, err := unix.Write(fd, b); err != unix.EINTR {
+			return
+		}
+	}
+}
