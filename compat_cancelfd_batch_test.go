@@ -177,22 +177,7 @@ func cfdTestBatchRace(t *testing.T, be string) {
 				t.Fatalf("round %d: Data %d: Error() = %v for Res %s", round, cb.Data, e, fmtRes(ev.Res))
 			}
 		}
-		switch res {
-		case aio.Canceled:
-			if nCan == 0 {
-				t.Fatalf("round %d: Canceled, but nothing was", round)
-			}
-		case aio.AllDone:
-			if nCan != 0 {
-				t.Fatalf("round %d: AllDone, but %d were canceled", round, nCan)
-			}
-		case aio.NotCanceled:
-			if nData == 0 {
-				t.Fatalf("round %d: NotCanceled, but nothing ended with data or readiness", round)
-			}
-		default:
-			t.Fatalf("round %d: CancelFD answered %v", round, res)
-		}
+		cfdAnswerAgrees(t, round, res, nCan, nData)
 		if nmsg == 0 && (res != aio.Canceled || nCan != len(all)) {
 			t.Fatalf("round %d: no data was written, yet CancelFD = %v with %d of %d canceled", round, res, nCan, len(all))
 		}

@@ -92,6 +92,31 @@ func cfdWantRefused(t testing.TB, got aio.CancelResult, err error, errno unix.Er
 
 // cfdErrorMatches reports whether Error's answer e agrees with an event's Res:
 // nil for Res >= 0, else exactly the errno -Res.
+// cfdAnswerAgrees fails the test unless CancelFD's answer res agrees with the
+// events it led to: Canceled needs a canceled request, AllDone none, and
+// NotCanceled one that ended with data or readiness (a pipe read or poll can
+// always be stopped while it waits; one that CancelFD found finishing could
+// not be).
+func cfdAnswerAgrees(t *testing.T, round int, res aio.CancelResult, nCan, nData int) {
+	t.Helper()
+	switch res {
+	case aio.Canceled:
+		if nCan == 0 {
+			t.Fatalf("round %d: CancelFD said Canceled but nothing was", round)
+		}
+	case aio.AllDone:
+		if nCan != 0 {
+			t.Fatalf("round %d: CancelFD said AllDone but %d were canceled", round, nCan)
+		}
+	case aio.NotCanceled:
+		if nData == 0 {
+			t.Fatalf("round %d: CancelFD said NotCanceled but nothing ended with data or readiness", round)
+		}
+	default:
+		t.Fatalf("round %d: CancelFD answered %v", round, res)
+	}
+}
+
 func cfdErrorMatches(e error, res int64) bool {
 	if res >= 0 {
 		return e == nil
@@ -670,24 +695,7 @@ func cfdTestRace(t *testing.T, be string) {
 				t.Fatalf("round %d: read %d: Error() = %v for Res %s", round, i, e, fmtRes(ev.Res))
 			}
 		}
-		switch res {
-		case aio.Canceled:
-			if nCan == 0 {
-				t.Fatalf("round %d: CancelFD said Canceled but nothing was", round)
-			}
-		case aio.AllDone:
-			if nCan != 0 {
-				t.Fatalf("round %d: CancelFD said AllDone but %d were canceled", round, nCan)
-			}
-		case aio.NotCanceled:
-			// Pipe reads can always be stopped while they wait; one that
-			// CancelFD found finishing (its data moved) could not be.
-			if nData == 0 {
-				t.Fatalf("round %d: CancelFD said NotCanceled but no read has data", round)
-			}
-		default:
-			t.Fatalf("round %d: CancelFD answered %v", round, res)
-		}
+		cfdAnswerAgrees(t, round, res, nCan, nData)
 		rest := drainNow(t, r)
 		if len(rest)%8 != 0 {
 			t.Fatalf("round %d: %d bytes left in the pipe, not whole messages", round, len(rest))

@@ -48,9 +48,13 @@ func fileBufferedWriteNoSubmit(t *testing.T, be string) {
 }
 
 // fileBufferedWriteParallel: more goroutines than the caller-side writes
-// allowed at once; the rest go through the backend and nothing is lost.
+// allowed at once — GOMAXPROCS plain writes plus 4 × Workers blocking ones
+// (§8.3c, §8.5), with Workers 1 here so that 32 writers overflow — so the
+// rest go through the backend, 4 slots of it, and nothing is lost.
+// (caller/many-writers-no-request checks the other side: within the bounds,
+// no write becomes a request.)
 func fileBufferedWriteParallel(t *testing.T, be string) {
-	_, _, path, af := newWriteFile(t, be, 4)
+	_, _, path, af := newWriteFileOpts(t, 4, aio.Options{Backend: be, Workers: 1})
 	const g, per, size = 32, 20, 8192
 	var wg sync.WaitGroup
 	errs := make(chan error, g)
@@ -104,7 +108,12 @@ func fileBufferedWriteCanceledCtx(t *testing.T, be string) {
 // newWriteFile is an empty buffered file opened read-write, and a File over
 // it on a new Context of maxEvents for be; both go at the end of the test.
 func newWriteFile(t *testing.T, be string, maxEvents int) (*aio.Context, *os.File, string, *aio.File) {
-	c, err := aio.SetupWithOptions(maxEvents, aio.Options{Backend: be})
+	return newWriteFileOpts(t, maxEvents, aio.Options{Backend: be})
+}
+
+// newWriteFileOpts is newWriteFile with Options.
+func newWriteFileOpts(t *testing.T, maxEvents int, opts aio.Options) (*aio.Context, *os.File, string, *aio.File) {
+	c, err := aio.SetupWithOptions(maxEvents, opts)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -324,13 +324,8 @@ func (p *pool) poller() {
 		}
 		if err != nil {
 			if err != unix.EINTR {
-				// EBADF, EFAULT, EINVAL, ENOMEM: no wait can proceed, so
-				// each ends with the error rather than the poller spinning.
-				p.mu.Lock()
-				for len(p.active) > 0 {
-					p.failLocked(p.active[0], errnoRes(err))
-				}
-				p.mu.Unlock()
+				// EBADF, EFAULT, EINVAL, ENOMEM.
+				p.failAll(err)
 			}
 			continue
 		}

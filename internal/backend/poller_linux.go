@@ -165,14 +165,8 @@ func (p *pool) poller() {
 		n, err := unix.EpollWait(p.epfd, evs, timeout)
 		if err != nil {
 			if err != unix.EINTR {
-				// EBADF, EFAULT, EINVAL: the pool's own state is broken;
-				// no wait can proceed, so each ends with the error rather
-				// than the poller spinning.
-				p.mu.Lock()
-				for len(p.active) > 0 {
-					p.failLocked(p.active[0], errnoRes(err))
-				}
-				p.mu.Unlock()
+				// EBADF, EFAULT, EINVAL: the pool's own state is broken.
+				p.failAll(err)
 			}
 			continue
 		}

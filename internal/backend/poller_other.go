@@ -103,14 +103,8 @@ func (p *pool) poller() {
 		}
 		if _, err := unix.Poll(fds, timeout); err != nil {
 			if err != unix.EINTR {
-				// EINVAL (more descriptors than RLIMIT_NOFILE) or ENOMEM:
-				// no wait can proceed, so every one ends with the error
-				// rather than the poller spinning.
-				p.mu.Lock()
-				for len(p.active) > 0 {
-					p.failLocked(p.active[0], errnoRes(err))
-				}
-				p.mu.Unlock()
+				// EINVAL (more descriptors than RLIMIT_NOFILE) or ENOMEM.
+				p.failAll(err)
 				time.Sleep(time.Millisecond)
 			}
 			continue

@@ -1022,3 +1022,14 @@ func writeWake(fd int, b []byte) {
 		}
 	}
 }
+
+// failAll ends every waiting request with err's errno: the poller's own wait
+// failed, so none can proceed, and each ends with the error rather than the
+// poller spinning.
+func (p *pool) failAll(err error) {
+	p.mu.Lock()
+	for len(p.active) > 0 {
+		p.failLocked(p.active[0], errnoRes(err))
+	}
+	p.mu.Unlock()
+}
