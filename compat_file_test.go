@@ -49,8 +49,8 @@ func fileBufferedWriteNoSubmit(t *testing.T, be string) {
 
 // fileBufferedWriteParallel: more goroutines than the caller-side writes
 // allowed at once — GOMAXPROCS plain writes plus 4 × Workers blocking ones
-// (§8.3c, §8.5), with Workers 1 here so that 32 writers overflow — so the
-// rest go through the backend, 4 slots of it, and nothing is lost.
+// (§8.3c, §8.5), with Workers 1 here so that 32 writers can overflow — so
+// the rest go through the backend, 4 slots of it, and nothing is lost.
 // (caller/many-writers-no-request checks the other side: within the bounds,
 // no write becomes a request.)
 func fileBufferedWriteParallel(t *testing.T, be string) {
