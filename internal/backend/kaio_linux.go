@@ -347,7 +347,7 @@ func (k *kaio) Reap(cs []Completion, wait int, timeout time.Duration) (int, erro
 				continue
 			}
 			var err error
-			m, err = ioGetevents(k.ctx, min(wait, len(evs)), evs, ts)
+			m, err = ioGetevents(k.ctx, min(k.stage.minWait(wait), len(evs)), evs, ts)
 			k.stage.unblock()
 			if err == unix.EINTR {
 				continue

@@ -140,6 +140,49 @@ func TestReapWaitContract(t *testing.T) {
 	}
 }
 
+// TestReapPoolEndsLongWait: a wait for several completions, while the pool
+// holds one of the backend's requests (a read on an empty pipe: classic AIO
+// gives it to the pool), ends when that request completes. The pool's
+// completion reaches the kernel wait only as the one completion of Wake; a
+// wait in the kernel for more sat out its whole timeout (CancelFD's waits
+// for a hundred pool requests: 1 ms each). Here the timeout is infinite, so
+// the old wait never ended. io_uring has the same rule (minWait), but on
+// Linux 6.18 it polls even O_NONBLOCK pipes and sockets itself, so no
+// request of a test's reaches its pool and waits there.
+func TestReapPoolEndsLongWait(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	for _, name := range []string{"kaio"} {
+		t.Run(name, func(t *testing.T) {
+			be := openBackend(t, name, 8)
+			rfd, wfd := testPipe(t)
+			buf := make([]byte, 8)
+			reqs := []Req{{Tag: 5, Op: OpRead, FD: int32(rfd), Addr: addr(buf), Len: uint32(len(buf)), Off: -1}}
+			inl := make([]Completion, 1)
+			if n, ninl, err := be.Submit(reqs, inl); n != 1 || ninl != 0 || err != nil {
+				t.Fatalf("Submit read: taken %d, inline %d, %v", n, ninl, err)
+			}
+			cs := make([]Completion, 8)
+			// Nothing has arrived: a wait for one times out.
+			if n, err := be.Reap(cs, 1, 20*time.Millisecond); n != 0 || err != nil {
+				t.Fatalf("Reap(1, 20ms) before any data: %d, %v", n, err)
+			}
+			ch := reapAsync(be, cs, 4, -1)
+			time.Sleep(20 * time.Millisecond)
+			if _, err := unix.Write(wfd, []byte("abc")); err != nil {
+				t.Fatal(err)
+			}
+			r := await(t, "wait for four, the pool's one arriving", ch)
+			if r.n == 0 {
+				// The wait ended at the pool's Wake: the completion is there.
+				r = await(t, "the read", reapAsync(be, cs, 1, time.Second))
+			}
+			if r.n != 1 || cs[0].Tag != 5 || cs[0].Res != 3 || string(buf[:3]) != "abc" {
+				t.Fatalf("Reap: %d, %+v, buf %q; want the read's 3 bytes", r.n, cs[0], buf[:3])
+			}
+		})
+	}
+}
+
 // TestReapNoLostWakeups has a completion arrive at every moment around the
 // reaper's decision to wait, many times: none may be missed.
 func TestReapNoLostWakeups(t *testing.T) {

@@ -14,7 +14,8 @@ import (
 // writes, many /proc files, directories) and polls on ttys, stops at the
 // first uncached page under RWF_NOWAIT (a short read in the middle of a
 // file), and must not let a read on an empty pipe block io_submit; io_uring
-// answers -EAGAIN for a pipe or socket opened O_NONBLOCK. Each such request is
+// answers -EAGAIN for a pipe or socket opened O_NONBLOCK (older kernels: 6.18
+// polls those itself). Each such request is
 // handed to the pool (pool.go): readiness waits on its poller, blocking
 // transfers on its workers. The pool finishes it on its own, with nobody
 // reaping, and its completion waits in stager.done until Reap takes it.
@@ -31,9 +32,10 @@ import (
 // from a block device, io_uring's resubmission after a thread exit), can only
 // go by number; that is written down in docs/contract.md.
 type stager struct {
-	wake    func()      // ends a Reap wait in the kernel (Backend.Wake)
-	workers int         // the pool's size (0: DefaultWorkers); set before the first Submit
-	blocked atomic.Bool // a Reap may be waiting in the kernel
+	wake    func()       // ends a Reap wait in the kernel (Backend.Wake)
+	workers int          // the pool's size (0: DefaultWorkers); set before the first Submit
+	blocked atomic.Bool  // a Reap may be waiting in the kernel
+	live    atomic.Int64 // requests the pool holds for this backend (divert to finished)
 
 	mu   sync.Mutex
 	p    *pool
@@ -106,6 +108,7 @@ func (g *stager) divert(r *Req, how uint8, moved int64) int64 {
 			return -int64(errno)
 		}
 	}
+	g.live.Add(1)
 	p.startOn(r, df, how, moved)
 	return 0
 }
@@ -127,6 +130,7 @@ func (g *stager) pool() (*pool, error) {
 
 // finished is the pool's done callback.
 func (g *stager) finished(c Completion) {
+	g.live.Add(-1)
 	g.mu.Lock()
 	g.done = append(g.done, c)
 	g.mu.Unlock()
@@ -151,6 +155,19 @@ func (g *stager) pending() bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	return len(g.done) > 0
+}
+
+// minWait is how many completions a Reap may wait for in the kernel at once
+// when its caller wants want: want itself while the pool holds none of this
+// backend's requests, else 1. A pool completion ends a kernel wait through
+// Wake, which posts one kernel completion: a wait for more (a cancel waiter
+// expecting a thousand) would sit out its whole timeout instead (measured: a
+// 1 ms floor under CancelFD of 100 pipe reads on classic AIO).
+func (g *stager) minWait(want int) int {
+	if want > 1 && g.live.Load() > 0 {
+		return 1
+	}
+	return want
 }
 
 // block is called by Reap before it waits in the kernel: it reports false

@@ -316,7 +316,7 @@ func (u *uring) Reap(cs []Completion, wait int, timeout time.Duration) (int, err
 		if n > 0 || woke || wait <= 0 || len(cs) == 0 {
 			return n, nil
 		}
-		minc := uint32(min(wait, len(cs), int(u.m.cqEntries)))
+		minc := uint32(min(u.stage.minWait(wait), len(cs), int(u.m.cqEntries)))
 		if !u.stage.block() {
 			continue
 		}
