@@ -206,8 +206,10 @@ type Options struct {
 	// would make what waits a blocking call on a worker of its pool
 	// (threads; classic AIO's buffered transfers; io_uring's io-wq for the
 	// writes ext4 refuses under RWF_NOWAIT), the caller makes that call
-	// itself, at most 4×Workers at once (Stats.Blocking). Submit never does
-	// this.
+	// itself, at most 4×Workers at once (Stats.Blocking). On threads and
+	// classic AIO, whose fsync and fdatasync are such calls too, Do makes
+	// those itself, and DoChain runs a chain of such calls on its caller.
+	// Submit never does this.
 	NoInline bool
 
 	// Lanes spreads the calls many goroutines make at once — ReadAt,
@@ -394,8 +396,9 @@ type Stats struct {
 	// Blocking counts the transfers of Inline that were a blocking system
 	// call on the caller, made where the backend would have made the same
 	// call on a worker of its pool (threads; classic AIO's buffered
-	// transfers): data that was not in the page cache, or O_DIRECT
-	// (docs/contract.md §8.5).
+	// transfers): data that was not in the page cache, or O_DIRECT; and,
+	// on threads and classic AIO, the fsync and fdatasync calls of Do and
+	// the members of a DoChain run on the caller (docs/contract.md §8.5).
 	Blocking uint64
 	// FixedFiles counts requests that named a registered file's entry
 	// instead of its descriptor (File.Register; uring only).

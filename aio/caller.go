@@ -173,38 +173,7 @@ func (cs *callerSide) setBlocking(name string, workers int) {
 // tty) answers the positional call with ESPIPE, and then goes to the
 // backend. ok is false when the transfer is not made here.
 func (cs *callerSide) blocking(h *atomic.Uint32, write bool, hint uint8, fd int, p []byte, off int64) (n int, errno syscall.Errno, ok bool) {
-	if cs.block == blockNone || cs.off || len(p) == 0 || len(p) > MaxRW {
-		return 0, 0, false
-	}
-	s := h.Load()
-	if cs.block == blockPlainWrite && (!write || s&(hPlainW|hNoWrite) != hPlainW) {
-		// io_uring: only a write the file system refuses RWF_NOWAIT for
-		// (hPlainW, learned by the plain-write path).
-		return 0, 0, false
-	}
-	if cs.block == blockBuffered && (!write && s&hNoRead != 0 || write && s&hNoWrite != 0) {
-		// Classic AIO: only a buffered transfer (its pool's); O_DIRECT,
-		// which io_submit moves, is marked hNoRead|hNoWrite, as is what
-		// has no offset.
-		return 0, 0, false
-	}
-	storage, direct := hint&backend.HintStorage != 0, hint&backend.HintDirect != 0
-	switch {
-	case hint&backend.HintHeld != 0:
-	case s&hNotStorage != 0:
-		return 0, 0, false
-	case s&hStorage != 0:
-		// Found storage since the entry was last checked; kaio's
-		// O_DIRECT is hNoRead, so direct matters no more here.
-		storage = true
-	default:
-		if storage, direct = storageFile(fd); !storage {
-			h.Or(hNotStorage)
-			return 0, 0, false
-		}
-		h.Or(hStorage)
-	}
-	if !storage || (cs.block == blockBuffered || cs.block == blockPlainWrite) && direct {
+	if len(p) == 0 || len(p) > MaxRW || !cs.blockable(h, write, hint, fd) {
 		return 0, 0, false
 	}
 	if cs.blockN.Add(1) > cs.maxB {
@@ -222,6 +191,44 @@ func (cs *callerSide) blocking(h *atomic.Uint32, write bool, hint uint8, fd int,
 	cs.count()
 	cs.nBlocking.Add(1)
 	return n, errno, true
+}
+
+// blockable reports whether a transfer of fd (write or read) is one the
+// backend would make with a blocking call on a worker, so that the caller
+// may make it instead (blocking), the bound aside. h, hint: as blocking's.
+func (cs *callerSide) blockable(h *atomic.Uint32, write bool, hint uint8, fd int) bool {
+	if cs.block == blockNone || cs.off {
+		return false
+	}
+	s := h.Load()
+	if cs.block == blockPlainWrite && (!write || s&(hPlainW|hNoWrite) != hPlainW) {
+		// io_uring: only a write the file system refuses RWF_NOWAIT for
+		// (hPlainW, learned by the plain-write path).
+		return false
+	}
+	if cs.block == blockBuffered && (!write && s&hNoRead != 0 || write && s&hNoWrite != 0) {
+		// Classic AIO: only a buffered transfer (its pool's); O_DIRECT,
+		// which io_submit moves, is marked hNoRead|hNoWrite, as is what
+		// has no offset.
+		return false
+	}
+	storage, direct := hint&backend.HintStorage != 0, hint&backend.HintDirect != 0
+	switch {
+	case hint&backend.HintHeld != 0:
+	case s&hNotStorage != 0:
+		return false
+	case s&hStorage != 0:
+		// Found storage since the entry was last checked; kaio's
+		// O_DIRECT is hNoRead, so direct matters no more here.
+		storage = true
+	default:
+		if storage, direct = storageFile(fd); !storage {
+			h.Or(hNotStorage)
+			return false
+		}
+		h.Or(hStorage)
+	}
+	return storage && !((cs.block == blockBuffered || cs.block == blockPlainWrite) && direct)
 }
 
 // count counts one transfer made on the caller's goroutine.

@@ -388,6 +388,9 @@ func (c *Context) DoChain(ctx context.Context, cbs ...*IOCB) ([]Event, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, &CanceledError{Op: cbs[0].Op, CtxErr: err}
 	}
+	if evs, ok := c.chainOnCaller(ctx, cbs); ok { // caller_sync.go
+		return evs, chainErr(ctx, cbs, evs)
+	}
 	for {
 		_, err := c.submitLinked(cbs, true, true)
 		if err == nil {
@@ -440,21 +443,27 @@ func (c *Context) DoChain(ctx context.Context, cbs ...*IOCB) ([]Event, error) {
 	if stop != nil {
 		stop()
 	}
+	return evs, chainErr(ctx, cbs, evs)
+}
+
+// chainErr is DoChain's error for a chain whose members ended with evs: nil
+// when every one succeeded, else the first failure's.
+func chainErr(ctx context.Context, cbs []*IOCB, evs []Event) error {
 	for i, ev := range evs {
 		switch want := wantOf(cbs[i]); {
 		case ev.Res == -int64(syscall.ECANCELED) && ctx.Err() != nil:
-			return evs, &CanceledError{Op: cbs[i].Op, CtxErr: ctx.Err()}
+			return &CanceledError{Op: cbs[i].Op, CtxErr: ctx.Err()}
 		case ev.Res < 0:
-			return evs, ev.Err()
+			return ev.Err()
 		case want >= 0 && ev.Res != want:
 			short := io.ErrShortWrite
 			if cbs[i].Op == OpRead || cbs[i].Op == OpReadv {
 				short = io.ErrUnexpectedEOF
 			}
-			return evs, fmt.Errorf("aio: %s: moved %d of %d bytes: %w", cbs[i].Op, ev.Res, want, short)
+			return fmt.Errorf("aio: %s: moved %d of %d bytes: %w", cbs[i].Op, ev.Res, want, short)
 		}
 	}
-	return evs, nil
+	return nil
 }
 
 // chainDone is waitChain's test: every member of the chain has its final

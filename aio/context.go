@@ -64,6 +64,11 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 			return ev, ev.Err()
 		}
 	}
+	if (cb.Op == OpFsync || cb.Op == OpFdsync) && c.cs.syncBlocks() {
+		if ev, ok := c.syncOnCaller(cb); ok { // caller_sync.go
+			return ev, ev.Err()
+		}
+	}
 	return c.do(ctx, cb)
 }
 

@@ -34,3 +34,6 @@ func storageFile(int) (storage, direct bool) { return false, false }
 
 // blockingRW is never reached without a Context.
 func blockingRW(bool, int, []byte, int64) (int, syscall.Errno) { return 0, syscall.ENOSYS }
+
+// syncCall is never reached without a Context.
+func syncCall(int, bool) int64 { return -int64(syscall.ENOSYS) }

@@ -74,3 +74,8 @@ func storageFile(fd int) (storage, direct bool) {
 	_, direct, ok := fileFlags(uintptr(fd))
 	return ok, direct
 }
+
+// syncCall is fsync(2), or fdatasync(2) when data, of fd: the call the
+// threads pool's worker makes (backend.SyncFD), here on the caller's
+// goroutine (caller_sync.go). The result is 0 or a negated errno.
+func syncCall(fd int, data bool) int64 { return backend.SyncFD(fd, data) }

@@ -918,10 +918,8 @@ func runOp(pr *preq) int64 {
 	switch r.Op {
 	case OpNop:
 		return 0
-	case OpFsync:
-		return retryErr(func() error { return unix.Fsync(pr.fd) })
-	case OpFdsync:
-		return retryErr(func() error { return fdatasync(pr.fd) })
+	case OpFsync, OpFdsync:
+		return SyncFD(pr.fd, r.Op == OpFdsync)
 	case OpSyncFileRange, OpFallocate, OpFadvise:
 		return runRange(r, pr.fd)
 	case OpRead, OpWrite, OpReadv, OpWritev:
@@ -957,6 +955,16 @@ func tryTransfer(pr *preq) int64 {
 		}
 	}
 	return res
+}
+
+// SyncFD is fsync(2), or fdatasync(2) when data (fsync where the system has
+// no fdatasync), retried on EINTR: 0 or a negated errno. A worker's sync, and
+// package aio's where its caller makes the call a worker would (§8.5).
+func SyncFD(fd int, data bool) int64 {
+	if data {
+		return retryErr(func() error { return fdatasync(fd) })
+	}
+	return retryErr(func() error { return unix.Fsync(fd) })
 }
 
 func retryErr(f func() error) int64 {
