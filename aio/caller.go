@@ -45,6 +45,11 @@ import (
 //     again on every sampled read (F_GETFL costs a quarter of a cached pread
 //     here, too much for every call).
 //
+// On threads and kaio, whose reads that would wait are a blocking call on the
+// caller (blocking), a file whose last try would have waited (hMissing) skips
+// the try on all but one read in sampleEvery: the blocking read reads cached
+// data as cheaply, so a cold file costs one system call per read, not two.
+//
 // Writes follow §8.3c: RWF_NOWAIT first; a filesystem that refuses it for
 // buffered writes (ext4) is remembered, and its writes are a plain pwrite(2)
 // under the same gate.
@@ -58,6 +63,7 @@ const (
 	hPlainW                        // RWF_NOWAIT writes refused: plain pwrite
 	hNotStorage                    // fd table: not a regular file or block device (no blocking call)
 	hStorage                       // fd table: fstat found a regular file or block device (blocking)
+	hMissing                       // the last try would have waited: cold reads skip the try (sampled)
 	hHitShift   = 8                // bits 8..11: RWF_NOWAIT hits in a row while cold
 	hHitMask    = 0xf << hHitShift
 )
@@ -339,6 +345,15 @@ func (cs *callerSide) callerRead(h *atomic.Uint32, raw bool, fd int, p []byte, o
 			return 0, 0, notTaken
 		}
 	}
+	if s&(hHot|hMissing) == hMissing && cs.blockReads() && rand.Uint32()%sampleEvery != 0 {
+		// Its last try would have waited, and so most likely would this
+		// one: the blocking read that follows (blocking) reads it, cached
+		// or not, at the cost of the try, which is saved. One read in
+		// sampleEvery still tries, to notice the data coming into the
+		// cache. Not on uring, whose request for a cached page costs more
+		// than a try that finds it.
+		return 0, 0, notTaken
+	}
 	if s&hHot != 0 && !sample {
 		n, errno = hotPread(fd, p, off)
 		if errno == syscall.ESPIPE || errno == syscall.ENOSYS {
@@ -350,7 +365,7 @@ func (cs *callerSide) callerRead(h *atomic.Uint32, raw bool, fd int, p []byte, o
 		return n, errno, taken
 	}
 	// Cold, or sampled: a try that cannot wait.
-	n, errno = inlineRW(false, fd, p, off)
+	n, errno = tryRead(fd, p, off)
 	r = taken
 	switch errno {
 	case 0:
@@ -406,9 +421,9 @@ func heatUp(h *atomic.Uint32) {
 			return
 		}
 		hits := (s&hHitMask)>>hHitShift + 1
-		t := s&^hHitMask | hits<<hHitShift
+		t := s&^(hHitMask|hMissing) | hits<<hHitShift
 		if hits >= hotAfter && hotReads {
-			t = s&^hHitMask | hHot
+			t = s&^(hHitMask|hMissing) | hHot
 		}
 		if h.CompareAndSwap(s, t) {
 			return
@@ -416,17 +431,28 @@ func heatUp(h *atomic.Uint32) {
 	}
 }
 
-// cool records a read that would have waited: the file is cold.
+// cool records a read that would have waited: the file is cold, and its
+// reads skip the try where the blocking call reads it (hMissing).
 func cool(h *atomic.Uint32) {
 	for {
 		s := h.Load()
-		if s&(hHot|hHitMask) == 0 {
-			return
-		}
-		if h.CompareAndSwap(s, s&^(hHot|hHitMask)) {
+		t := s&^(hHot|hHitMask) | hMissing
+		if t == s || h.CompareAndSwap(s, t) {
 			return
 		}
 	}
+}
+
+// blockReads reports whether a buffered read that would wait is a blocking
+// call (threads, kaio): then a cold file's reads skip the try.
+func (cs *callerSide) blockReads() bool {
+	return cs.block == blockAll || cs.block == blockBuffered
+}
+
+// tryRead is a read's RWF_NOWAIT try (inlineRW); a variable so that the
+// package's tests can count the tries.
+var tryRead = func(fd int, p []byte, off int64) (int, syscall.Errno) {
+	return inlineRW(false, fd, p, off)
 }
 
 // callerWrite writes p at off on the caller's goroutine if the policy allows
