@@ -47,10 +47,12 @@ func wantCallsMade(t *testing.T, be string, c *aio.Context, before aio.Stats, ca
 	}
 }
 
-// callerSyncNoRequest: Do of fsync and fdatasync on a file with dirty pages
-// is a blocking call on the caller on threads and kaio (no request), a
-// request on uring; the file's pages are clean after each. A descriptor
-// that is not open answers EBADF and a pipe EINVAL on every backend.
+// callerSyncNoRequest: Do of fsync and fdatasync on a file with dirty pages,
+// and Do of a write with RWF_DSYNC or RWF_SYNC, is a blocking call on the
+// caller on threads and kaio (no request), a request on uring; the file's
+// pages are clean after each. A write with another flag (RWF_APPEND) is a
+// request everywhere. A descriptor that is not open answers EBADF and a pipe
+// EINVAL on every backend.
 func callerSyncNoRequest(t *testing.T, be string) {
 	fd := tempFD(t, nil)
 	c := newContext(t, be, 8)
@@ -74,6 +76,33 @@ func callerSyncNoRequest(t *testing.T, be string) {
 		}
 	}
 	wantCallsMade(t, be, c, before, 2, "Do(fsync), Do(fdatasync)")
+
+	// Writes made durable by their own flags: the same on the caller.
+	before = c.Stats()
+	for i, fl := range []int{unix.RWF_DSYNC, unix.RWF_SYNC, unix.RWF_DSYNC | unix.RWF_SYNC} {
+		off := 16384 + int64(i)*4096
+		cb := &aio.IOCB{Op: aio.OpWrite, FD: fd, Buf: pattern(4096, byte(10+i)), Offset: off, RWFlags: fl}
+		ev, err := c.Do(ctx, cb)
+		if err != nil {
+			t.Fatalf("Do(write, RWFlags %#x): %v", fl, err)
+		}
+		wantEvent(t, ev, cb, 4096, "durable write")
+		if cs, ok := opsPages(t, fd, uint64(off), 4096); ok && cs.Dirty != 0 {
+			t.Fatalf("Do(write, RWFlags %#x): its page is dirty after it", fl)
+		}
+		wantBytes(t, preadAll(t, fd, 4096, off), pattern(4096, byte(10+i)), "the durable write's bytes")
+	}
+	wantCallsMade(t, be, c, before, 3, "Do(write) with RWF_DSYNC, RWF_SYNC and both")
+	// Any other flag stays the backend's request: RWF_APPEND.
+	before = c.Stats()
+	app := &aio.IOCB{Op: aio.OpWrite, FD: fd, Buf: []byte("tail"), RWFlags: unix.RWF_APPEND}
+	if _, err := c.Do(ctx, app); err != nil {
+		t.Fatalf("Do(write, RWF_APPEND): %v", err)
+	}
+	if st := c.Stats(); st.Requests-before.Requests != 1 || st.Blocking != before.Blocking {
+		t.Fatalf("Do(write, RWF_APPEND): %d requests and %d blocking calls, want 1 and 0",
+			st.Requests-before.Requests, st.Blocking-before.Blocking)
+	}
 
 	_, err := c.Do(ctx, &aio.IOCB{Op: aio.OpFsync, FD: unusedFD(t)})
 	wantErrno(t, err, unix.EBADF, "Do(fsync) of a descriptor that is not open")

@@ -30,3 +30,13 @@ func blockingRW(write bool, fd int, p []byte, off int64) (int, syscall.Errno) {
 		}
 	}
 }
+
+// blockingRWFlags: without pwritev2 no flag can be carried (EOPNOTSUPP, as
+// the threads pool answers a flagged request here); never reached with
+// flags, since Do makes flagged writes on the caller only on Linux.
+func blockingRWFlags(write bool, fd int, p []byte, off int64, flags int) (int, syscall.Errno) {
+	if flags != 0 {
+		return 0, syscall.EOPNOTSUPP
+	}
+	return blockingRW(write, fd, p, off)
+}

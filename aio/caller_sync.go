@@ -4,6 +4,8 @@ import (
 	"context"
 	"sync/atomic"
 	"syscall"
+
+	"github.com/uringaio/uringaio/internal/backend"
 )
 
 // Syncs and chains on the caller's goroutine (docs/contract.md §8.5, §13.8).
@@ -61,6 +63,52 @@ func (c *Context) syncOnCaller(cb *IOCB) (ev Event, ok bool) {
 	}
 	cb.state.Store(cbIdle)
 	return Event{Data: cb.Data, IOCB: cb, Res: res}, ok
+}
+
+// durableFlags are the RWF_* bits of a write that Do makes on the caller on
+// threads and kaio (flaggedOnCaller): the worker's pwritev2 would carry them,
+// and they change nothing but when the call returns.
+const durableFlags = backend.RWFDsync | backend.RWFSync
+
+// flaggedOnCaller is Do of an OpWrite whose RWFlags are RWF_DSYNC and/or
+// RWF_SYNC, on threads and kaio, on Linux: the one pwritev2(2) with those
+// flags that the backend's worker would make (threads' pool; classic AIO's,
+// which gets every buffered write ext4 refuses under RWF_NOWAIT), made here
+// under blocking's rules and bound. Its count, short or not, is the result,
+// as the worker's is. ok is false when Do must submit it.
+func (c *Context) flaggedOnCaller(cb *IOCB) (ev Event, ok bool) {
+	if c.validate(cb) != nil || len(cb.Buf) == 0 || len(cb.Buf) > MaxRW || c.shut.Load() {
+		return Event{}, false
+	}
+	h := c.cs.fds.get(cb.FD)
+	if h == nil || !c.cs.blockable(h, true, 0, cb.FD) || !cb.state.CompareAndSwap(cbIdle, cbInline) {
+		return Event{}, false
+	}
+	if c.cs.blockN.Add(1) > c.cs.maxB {
+		c.cs.blockN.Add(-1)
+		cb.state.Store(cbIdle)
+		return Event{}, false
+	}
+	if cb.ctx.Load() != c {
+		cb.ctx.Store(c)
+	}
+	n, errno := blockingRWFlags(true, cb.FD, cb.Buf, cb.Offset, cb.RWFlags)
+	c.cs.blockN.Add(-1)
+	if errno == syscall.ESPIPE {
+		// The number names a pipe now: the backend writes it (blocking).
+		noCaller(h, 0)
+		cb.state.Store(cbIdle)
+		return Event{}, false
+	}
+	c.cs.count()
+	c.cs.nBlocking.Add(1)
+	res := int64(n)
+	if errno != 0 {
+		res = -int64(errno)
+	}
+	cb.res.Store(res)
+	cb.state.Store(cbIdle)
+	return Event{Data: cb.Data, IOCB: cb, Res: res}, true
 }
 
 // chainOnCaller runs DoChain's chain on the caller's goroutine when every

@@ -69,6 +69,11 @@ func (c *Context) Do(ctx context.Context, cb *IOCB) (Event, error) {
 			return ev, ev.Err()
 		}
 	}
+	if cb.Op == OpWrite && cb.RWFlags != 0 && cb.RWFlags&^durableFlags == 0 && rwfLinux && c.cs.syncBlocks() {
+		if ev, ok := c.flaggedOnCaller(cb); ok { // caller_sync.go
+			return ev, ev.Err()
+		}
+	}
 	return c.do(ctx, cb)
 }
 

@@ -82,6 +82,14 @@ func hotPread(fd int, p []byte, off int64) (int, unix.Errno) {
 // pool worker's call (preadv): the compat suite counts each kind's threads
 // against its own bound. Retried on EINTR.
 func blockingRW(write bool, fd int, p []byte, off int64) (int, unix.Errno) {
+	return blockingRWFlags(write, fd, p, off, 0)
+}
+
+// blockingRWFlags is blockingRW carrying RWF_* flags (an RWF_DSYNC write of
+// Do's, caller_sync.go), as the pool's worker's preadv2/pwritev2 carries
+// them. With flags it never falls back to preadv/pwritev, which cannot carry
+// them: ENOSYS is the answer then.
+func blockingRWFlags(write bool, fd int, p []byte, off int64, flags int) (int, unix.Errno) {
 	nr, old := uintptr(unix.SYS_PREADV2), uintptr(unix.SYS_PREADV)
 	if write {
 		nr, old = unix.SYS_PWRITEV2, unix.SYS_PWRITEV
@@ -89,14 +97,14 @@ func blockingRW(write bool, fd int, p []byte, off int64) (int, unix.Errno) {
 	iov := oneIovec(p)
 	for {
 		n, _, e := unix.Syscall6(nr, uintptr(fd), uintptr(unsafe.Pointer(&iov)), 1,
-			uintptr(off), uintptr(off>>32), 0)
+			uintptr(off), uintptr(off>>32), uintptr(flags))
 		switch e {
 		case 0:
 			return int(n), 0
 		case unix.EINTR:
 			continue
 		case unix.ENOSYS:
-			if nr != old {
+			if nr != old && flags == 0 {
 				nr = old
 				continue
 			}

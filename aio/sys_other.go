@@ -37,3 +37,6 @@ func blockingRW(bool, int, []byte, int64) (int, syscall.Errno) { return 0, sysca
 
 // syncCall is never reached without a Context.
 func syncCall(int, bool) int64 { return -int64(syscall.ENOSYS) }
+
+// blockingRWFlags is never reached without a Context.
+func blockingRWFlags(bool, int, []byte, int64, int) (int, syscall.Errno) { return 0, syscall.ENOSYS }
