@@ -113,10 +113,9 @@ type IOCB struct {
 	// The library's state. Every field is atomic: an IOCB may be handed to one
 	// Context while another Context's Cancel or Error looks at it (and is
 	// refused), so no single Context's lock can guard them.
-	state atomic.Uint32           // cbIdle, cbOutstanding, cbCompleted or cbInline
+	state cbWord                  // cbIdle, cbOutstanding, cbCompleted or cbInline, and the result once completed (Error reads it)
 	ctx   atomic.Pointer[Context] // the Context it was last submitted to
 	slot  atomic.Int32            // its slot there, while outstanding
-	res   atomic.Int64            // the result, once completed (Error reads it)
 	// hint is backend.Req.Hint, set only on the library's own IOCBs (rwAsync,
 	// for a File's request) before they are submitted; a caller's is 0.
 	hint uint8
@@ -134,6 +133,46 @@ const (
 	cbCompleted                 // finished; its event is waiting to be delivered
 	cbInline                    // Do is moving its data on the caller's goroutine (caller.go)
 )
+
+// cbWord is an IOCB's state and its result in one atomic word: the state in
+// the low byte, the result (bytes, a poll mask or a negated errno; far
+// inside 56 bits) above it. A completion sets both with one atomic store
+// (finish), where two (one per field) cost a locked exchange each: 6 ns of
+// the 53 ns of a NOP request on classic AIO (BenchmarkSubmitGetEvents).
+type cbWord struct{ w atomic.Uint64 }
+
+// Load is the state.
+func (s *cbWord) Load() uint32 { return uint32(s.w.Load() & 0xff) }
+
+// result is the result the last finish stored.
+func (s *cbWord) result() int64 { return int64(s.w.Load()) >> 8 }
+
+// CompareAndSwap changes the state from old to new, keeping the result, and
+// reports whether it did.
+func (s *cbWord) CompareAndSwap(old, new uint32) bool {
+	for {
+		w := s.w.Load()
+		if uint32(w&0xff) != old {
+			return false
+		}
+		if s.w.CompareAndSwap(w, w&^0xff|uint64(new)) {
+			return true
+		}
+	}
+}
+
+// Store sets the state, keeping the result.
+func (s *cbWord) Store(st uint32) {
+	for {
+		w := s.w.Load()
+		if s.w.CompareAndSwap(w, w&^0xff|uint64(st)) {
+			return
+		}
+	}
+}
+
+// finish sets the state and the result at once.
+func (s *cbWord) finish(st uint32, res int64) { s.w.Store(uint64(res)<<8 | uint64(st)) }
 
 // Event is one completion.
 type Event struct {

@@ -645,8 +645,7 @@ func (c *Context) doOnCaller(cb *IOCB) (ev Event, ok bool) {
 	if errno != 0 {
 		res = -int64(errno)
 	}
-	cb.res.Store(res)
-	cb.state.Store(cbIdle)
+	cb.state.finish(cbIdle, res)
 	return Event{Data: cb.Data, IOCB: cb, Res: res}, true
 }
 

@@ -59,9 +59,10 @@ func (c *Context) syncOnCaller(cb *IOCB) (ev Event, ok bool) {
 	}
 	res, ok := c.cs.blockingSync(cb.FD, cb.Op == OpFdsync)
 	if ok {
-		cb.res.Store(res)
+		cb.state.finish(cbIdle, res)
+	} else {
+		cb.state.Store(cbIdle)
 	}
-	cb.state.Store(cbIdle)
 	return Event{Data: cb.Data, IOCB: cb, Res: res}, ok
 }
 
@@ -106,8 +107,7 @@ func (c *Context) flaggedOnCaller(cb *IOCB) (ev Event, ok bool) {
 	if errno != 0 {
 		res = -int64(errno)
 	}
-	cb.res.Store(res)
-	cb.state.Store(cbIdle)
+	cb.state.finish(cbIdle, res)
 	return Event{Data: cb.Data, IOCB: cb, Res: res}, true
 }
 
@@ -177,11 +177,12 @@ func (c *Context) chainOnCaller(ctx context.Context, cbs []*IOCB) (evs []Event, 
 		} else {
 			broken = true
 		}
-		cb.res.Store(res)
 		evs[i] = Event{Data: cb.Data, IOCB: cb, Res: res}
 	}
 	cs.blockN.Add(-1)
-	idleAll(cbs)
+	for i, cb := range cbs {
+		cb.state.finish(cbIdle, evs[i].Res)
+	}
 	return evs, true
 }
 

@@ -269,10 +269,9 @@ func (c *Context) finishCancelQuiet(idx int32, kind uint8) (cancelOutcome, Event
 				c.chainEnded(idx, -int64(syscall.ECANCELED)) // chain.go
 			}
 			c.unpin(s)
-			cb.res.Store(-int64(syscall.ECANCELED))
 			ev := Event{Data: s.data, IOCB: cb, Res: -int64(syscall.ECANCELED)}
 			c.freeSlot(idx)
-			c.delivered(cb)
+			c.deliveredWith(cb, ev.Res)
 			return outStopped, ev
 		}
 		c.complete(idx, -int64(syscall.ECANCELED), nil)
@@ -522,7 +521,7 @@ func (c *Context) Error(cb *IOCB) error {
 			return errInProgress
 		}
 	}
-	if res := cb.res.Load(); res < 0 {
+	if res := cb.state.result(); res < 0 {
 		return syscall.Errno(-res)
 	}
 	return nil

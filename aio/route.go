@@ -82,10 +82,9 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 	if s.chainNext >= 0 {
 		c.chainEnded(idx, res) // chain.go: the next member starts, or ends
 	}
-	cb.res.Store(res)
 	if s.private {
 		s.done, s.res = true, res
-		cb.state.Store(cbCompleted)
+		cb.state.finish(cbCompleted, res)
 		// Only its Do needs to know. If that Do is the reaper, blocked in
 		// the kernel while someone else routes this, wake the kernel wait.
 		c.wakeDo(idx)
@@ -99,10 +98,10 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 	if sk != nil && c.ready.n == 0 && sk.n < len(sk.events) {
 		sk.events[sk.n] = ev
 		sk.n++
-		c.delivered(cb)
+		c.deliveredWith(cb, res)
 		return false
 	}
-	cb.state.Store(cbCompleted)
+	cb.state.finish(cbCompleted, res)
 	c.ready.push(ev)
 	return true
 }
@@ -110,6 +109,14 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 // delivered marks cb's event as handed to the caller. With mu held.
 func (c *Context) delivered(cb *IOCB) {
 	cb.state.Store(cbIdle)
+	c.outstanding--
+	c.roomFreed()
+}
+
+// deliveredWith is delivered for an event that is handed to the caller as it
+// completes with res: the result and the state in one store.
+func (c *Context) deliveredWith(cb *IOCB, res int64) {
+	cb.state.finish(cbIdle, res)
 	c.outstanding--
 	c.roomFreed()
 }
