@@ -271,7 +271,7 @@ func (c *Context) finishCancelQuiet(idx int32, kind uint8) (cancelOutcome, Event
 			c.unpin(s)
 			ev := Event{Data: s.data, IOCB: cb, Res: -int64(syscall.ECANCELED)}
 			c.freeSlot(idx)
-			c.deliveredWith(cb, ev.Res)
+			c.delivered(cb, ev.Res)
 			return outStopped, ev
 		}
 		c.complete(idx, -int64(syscall.ECANCELED), nil)
@@ -577,7 +577,7 @@ func (c *Context) destroy() error {
 	c.roomWaiters--
 	for c.ready.n > 0 {
 		ev := c.ready.pop()
-		c.delivered(ev.IOCB)
+		c.delivered(ev.IOCB, ev.Res)
 	}
 	c.dead = true
 	c.notifyLocked()

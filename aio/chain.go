@@ -437,7 +437,7 @@ func (c *Context) DoChain(ctx context.Context, cbs ...*IOCB) ([]Event, error) {
 		s := &c.slots[idxs[i]]
 		evs[i] = Event{Data: s.data, IOCB: cb, Res: s.res}
 		c.freeSlot(idxs[i])
-		c.delivered(cb)
+		c.delivered(cb, s.res)
 		c.mu.Unlock()
 	}
 	if stop != nil {

@@ -115,7 +115,7 @@ func (c *Context) do(ctx context.Context, cb *IOCB) (Event, error) {
 	s := &c.slots[idx]
 	ev := Event{Data: s.data, IOCB: cb, Res: s.res}
 	c.freeSlot(idx)
-	c.delivered(cb)
+	c.delivered(cb, s.res)
 	c.mu.Unlock()
 	if stop != nil {
 		stop()

@@ -98,7 +98,7 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 	if sk != nil && c.ready.n == 0 && sk.n < len(sk.events) {
 		sk.events[sk.n] = ev
 		sk.n++
-		c.deliveredWith(cb, res)
+		c.delivered(cb, res)
 		return false
 	}
 	cb.state.finish(cbCompleted, res)
@@ -106,16 +106,9 @@ func (c *Context) complete(idx int32, res int64, sk *sink) bool {
 	return true
 }
 
-// delivered marks cb's event as handed to the caller. With mu held.
-func (c *Context) delivered(cb *IOCB) {
-	cb.state.Store(cbIdle)
-	c.outstanding--
-	c.roomFreed()
-}
-
-// deliveredWith is delivered for an event that is handed to the caller as it
-// completes with res: the result and the state in one store.
-func (c *Context) deliveredWith(cb *IOCB, res int64) {
+// delivered marks cb's event, whose result is res, as handed to the caller:
+// the state and the result in one store (cbWord.finish). With mu held.
+func (c *Context) delivered(cb *IOCB, res int64) {
 	cb.state.finish(cbIdle, res)
 	c.outstanding--
 	c.roomFreed()

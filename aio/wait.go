@@ -95,7 +95,7 @@ func (w *waiter) satisfied(c *Context) bool {
 			ev := c.ready.pop()
 			sk.events[sk.n] = ev
 			sk.n++
-			c.delivered(ev.IOCB)
+			c.delivered(ev.IOCB, ev.Res)
 		}
 		return sk.n >= w.min
 	case waitNotCanceling:
