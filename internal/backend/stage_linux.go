@@ -36,6 +36,7 @@ type stager struct {
 	workers int          // the pool's size (0: DefaultWorkers); set before the first Submit
 	blocked atomic.Bool  // a Reap may be waiting in the kernel
 	live    atomic.Int64 // requests the pool holds for this backend (divert to finished)
+	ndone   atomic.Int32 // len(done), written under mu: take skips the lock when 0
 
 	mu   sync.Mutex
 	p    *pool
@@ -133,6 +134,7 @@ func (g *stager) finished(c Completion) {
 	g.live.Add(-1)
 	g.mu.Lock()
 	g.done = append(g.done, c)
+	g.ndone.Store(int32(len(g.done)))
 	g.mu.Unlock()
 	if g.blocked.Load() {
 		g.wake()
@@ -140,11 +142,21 @@ func (g *stager) finished(c Completion) {
 }
 
 // take moves finished completions into cs and returns how many.
+//
+// Every Reap calls it, and most backends' pools never finish anything: a
+// count read without the lock says when there is nothing (a mutex round was
+// 14 ns of a 400 ns NOP round trip on io_uring). A completion that lands just
+// after that look waits for the next take; block's look under the lock sees
+// it before any wait in the kernel.
 func (g *stager) take(cs []Completion) int {
+	if g.ndone.Load() == 0 {
+		return 0
+	}
 	g.mu.Lock()
 	n := copy(cs, g.done)
 	if n > 0 {
 		g.done = append(g.done[:0], g.done[n:]...)
+		g.ndone.Store(int32(len(g.done)))
 	}
 	g.mu.Unlock()
 	return n
