@@ -182,8 +182,7 @@ func (cs *callerSide) blocking(h *atomic.Uint32, write bool, hint uint8, fd int,
 	if len(p) == 0 || len(p) > MaxRW || !cs.blockable(h, write, hint, fd) {
 		return 0, 0, false
 	}
-	if cs.blockN.Add(1) > cs.maxB {
-		cs.blockN.Add(-1)
+	if !cs.takeBlock() {
 		return 0, 0, false
 	}
 	n, errno = blockingRW(write, fd, p, off)
@@ -197,6 +196,16 @@ func (cs *callerSide) blocking(h *atomic.Uint32, write bool, hint uint8, fd int,
 	cs.count()
 	cs.nBlocking.Add(1)
 	return n, errno, true
+}
+
+// takeBlock takes one of the maxB places for a blocking call on a caller
+// (blockN.Add(-1) gives it back); false when all are taken.
+func (cs *callerSide) takeBlock() bool {
+	if cs.blockN.Add(1) > cs.maxB {
+		cs.blockN.Add(-1)
+		return false
+	}
+	return true
 }
 
 // blockable reports whether a transfer of fd (write or read) is one the

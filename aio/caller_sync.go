@@ -36,8 +36,7 @@ func (cs *callerSide) blockingSync(fd int, data bool) (res int64, ok bool) {
 	if !cs.syncBlocks() {
 		return 0, false
 	}
-	if cs.blockN.Add(1) > cs.maxB {
-		cs.blockN.Add(-1)
+	if !cs.takeBlock() {
 		return 0, false
 	}
 	res = syncCall(fd, data)
@@ -85,8 +84,7 @@ func (c *Context) flaggedOnCaller(cb *IOCB) (ev Event, ok bool) {
 	if h == nil || !c.cs.blockable(h, true, 0, cb.FD) || !cb.state.CompareAndSwap(cbIdle, cbInline) {
 		return Event{}, false
 	}
-	if c.cs.blockN.Add(1) > c.cs.maxB {
-		c.cs.blockN.Add(-1)
+	if !c.cs.takeBlock() {
 		cb.state.Store(cbIdle)
 		return Event{}, false
 	}
@@ -161,8 +159,7 @@ func (c *Context) chainOnCaller(ctx context.Context, cbs []*IOCB) (evs []Event, 
 			cb.ctx.Store(c) // Error reports EINPROGRESS for every member from now
 		}
 	}
-	if cs.blockN.Add(1) > cs.maxB {
-		cs.blockN.Add(-1)
+	if !cs.takeBlock() {
 		idleAll(cbs)
 		return nil, false
 	}
