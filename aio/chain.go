@@ -372,7 +372,11 @@ func (c *Context) chainRoot(idx int32) int32 {
 // io.ErrShortWrite). When ctx ends first, DoChain stops the request that
 // runs, if it can, and the rest never start; the error then matches
 // ctx.Err() and ECANCELED. It waits for room for the whole chain, as Do
-// waits for room. Submit's refusals are DoChain's, named "DoChain".
+// waits for room. Submit's refusals are DoChain's, named "DoChain". On
+// threads and classic AIO a chain whose every member is a blocking call of
+// the backend's worker (a regular file's read or write, fsync, fdatasync)
+// runs on the calling goroutine instead, member after member, with the same
+// order and results (caller_sync.go, docs/contract.md §8.5).
 func (c *Context) DoChain(ctx context.Context, cbs ...*IOCB) ([]Event, error) {
 	if len(cbs) == 0 {
 		return nil, errDoChainEmpty
