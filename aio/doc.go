@@ -118,8 +118,10 @@
 // Submit's checks and hand-over; submit.go Do's shared submissions; wait.go
 // waiting and the reaper role; route.go routing completions and GetEvents;
 // cancel.go Cancel, CancelFD, Error and Destroy; context.go Do, ReadAt and
-// WriteAt; caller.go transfers on the caller's goroutine; lanes.go several
-// kernel instances behind one Context; file.go File; chain.go chains;
-// rwflags.go per-request flags; fixedfile.go and buffers.go registered files
-// and buffers; ops.go the range operations; errors.go the errors.
+// WriteAt; caller.go transfers on the caller's goroutine, and caller_sync.go
+// the syncs, durable writes and chains made there on threads and kaio;
+// lanes.go several kernel instances behind one Context; file.go File;
+// chain.go chains; rwflags.go per-request flags; fixedfile.go and buffers.go
+// registered files and buffers; ops.go the range operations; errors.go the
+// errors.
 package aio
