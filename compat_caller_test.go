@@ -23,7 +23,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -184,33 +183,24 @@ func callerColdBoundedThreads(t *testing.T, be string) {
 					}
 					sampled <- [4]int{mx, hits, tries, blocking}
 				}()
-				var wg sync.WaitGroup
-				errs := make(chan error, g)
-				for w := 0; w < g; w++ {
-					wg.Add(1)
-					go func(w int) {
-						defer wg.Done()
-						var cb aio.IOCB
-						p := make([]byte, callerBlock)
-						for i := 0; i < per; i++ {
-							off := int64((w*per+i)*997%(size/callerBlock)) * callerBlock
-							n, err := api.read(c, af, fd, &cb, p, off)
-							if n != callerBlock || err != nil {
-								errs <- fmt.Errorf("read at %d = %d, %v", off, n, err)
-								return
-							}
-							if string(p) != string(want[off:off+callerBlock]) {
-								errs <- fmt.Errorf("read at %d: wrong bytes", off)
-								return
-							}
+				errs := goEach(g, func(w int) error {
+					var cb aio.IOCB
+					p := make([]byte, callerBlock)
+					for i := 0; i < per; i++ {
+						off := int64((w*per+i)*997%(size/callerBlock)) * callerBlock
+						n, err := api.read(c, af, fd, &cb, p, off)
+						if n != callerBlock || err != nil {
+							return fmt.Errorf("read at %d = %d, %v", off, n, err)
 						}
-					}(w)
-				}
-				wg.Wait()
+						if string(p) != string(want[off:off+callerBlock]) {
+							return fmt.Errorf("read at %d: wrong bytes", off)
+						}
+					}
+					return nil
+				})()
 				stop.Store(true)
 				s := <-sampled
-				close(errs)
-				for err := range errs {
+				for _, err := range errs {
 					t.Fatal(err)
 				}
 				most, seen, tries, blocking = max(most, s[0]), seen+s[1], max(tries, s[2]), max(blocking, s[3])
@@ -539,24 +529,19 @@ func callerBlockingBound(t *testing.T, be string) {
 			defer srv.release() // a failing check must not leave readers held
 			srv.setHold(true)
 			want := pattern(fuseSize, 3)
-			errs := make(chan error, g)
-			var wg sync.WaitGroup
-			for w := 0; w < g; w++ {
-				wg.Add(1)
-				go func(w int) {
-					defer wg.Done()
-					var cb aio.IOCB
-					p := make([]byte, callerBlock)
-					off := int64(w * stride)
-					n, err := api.read(c, af, fd, &cb, p, off)
-					switch {
-					case n != callerBlock || err != nil:
-						errs <- fmt.Errorf("read at %d = %d, %v", off, n, err)
-					case string(p) != string(want[off:off+callerBlock]):
-						errs <- fmt.Errorf("read at %d: wrong bytes", off)
-					}
-				}(w)
-			}
+			wait := goEach(g, func(w int) error {
+				var cb aio.IOCB
+				p := make([]byte, callerBlock)
+				off := int64(w * stride)
+				n, err := api.read(c, af, fd, &cb, p, off)
+				switch {
+				case n != callerBlock || err != nil:
+					return fmt.Errorf("read at %d = %d, %v", off, n, err)
+				case string(p) != string(want[off:off+callerBlock]):
+					return fmt.Errorf("read at %d: wrong bytes", off)
+				}
+				return nil
+			})
 			// Wait until the count settles: on threads, all the blocking
 			// calls the bound allows are in; elsewhere, a while.
 			wantBlocking := 0
@@ -584,9 +569,9 @@ func callerBlockingBound(t *testing.T, be string) {
 				t.Errorf("%d callers are in a blocking read with every READ held; want %d on %s", last, wantBlocking, be)
 			}
 			srv.release()
-			finishes(t, 10*time.Second, "the reads once the server answers", wg.Wait)
-			close(errs)
-			for err := range errs {
+			var errs []error
+			finishes(t, 10*time.Second, "the reads once the server answers", func() { errs = wait() })
+			for _, err := range errs {
 				t.Error(err)
 			}
 			if st := c.Stats(); be == "threads" && st.Blocking != bound {
@@ -620,32 +605,26 @@ func callerManyWriters(t *testing.T, be string) {
 	c := newContext(t, be, 64)
 	af := aio.NewFile(c, f)
 	before := c.Stats()
-	var wg sync.WaitGroup
-	errs := make(chan error, g)
-	for w := 0; w < g; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := 0; i < per; i++ {
-				off := int64(w*per+i) * size
-				p := pattern(size, byte(w*per+i))
-				var m int
-				var err error
-				if w%2 == 0 {
-					m, err = af.WriteAt(p, off)
-				} else {
-					m, err = c.WriteAt(context.Background(), fd, p, off)
-				}
-				if m != size || err != nil {
-					errs <- fmt.Errorf("writer %d: write at %d = %d, %v", w, off, m, err)
-					return
-				}
+	wait := goEach(g, func(w int) error {
+		for i := 0; i < per; i++ {
+			off := int64(w*per+i) * size
+			p := pattern(size, byte(w*per+i))
+			var m int
+			var err error
+			if w%2 == 0 {
+				m, err = af.WriteAt(p, off)
+			} else {
+				m, err = c.WriteAt(context.Background(), fd, p, off)
 			}
-		}(w)
-	}
-	finishes(t, 60*time.Second, "16 writers", wg.Wait)
-	close(errs)
-	for err := range errs {
+			if m != size || err != nil {
+				return fmt.Errorf("writer %d: write at %d = %d, %v", w, off, m, err)
+			}
+		}
+		return nil
+	})
+	var errs []error
+	finishes(t, 60*time.Second, "16 writers", func() { errs = wait() })
+	for _, err := range errs {
 		t.Fatal(err)
 	}
 	after := c.Stats()

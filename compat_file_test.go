@@ -11,8 +11,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"os"
-	"sync"
 	"syscall"
 	"testing"
 
@@ -56,24 +56,16 @@ func fileBufferedWriteNoSubmit(t *testing.T, be string) {
 func fileBufferedWriteParallel(t *testing.T, be string) {
 	_, _, path, af := newWriteFileOpts(t, 4, aio.Options{Backend: be, Workers: 1})
 	const g, per, size = 32, 20, 8192
-	var wg sync.WaitGroup
-	errs := make(chan error, g)
-	for w := 0; w < g; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			for i := 0; i < per; i++ {
-				off := int64(w*per+i) * size
-				if m, err := af.WriteAt(pattern(size, byte(w*per+i)), off); m != size || err != nil {
-					errs <- err
-					return
-				}
+	errs := goEach(g, func(w int) error {
+		for i := 0; i < per; i++ {
+			off := int64(w*per+i) * size
+			if m, err := af.WriteAt(pattern(size, byte(w*per+i)), off); m != size || err != nil {
+				return fmt.Errorf("write at %d = %d, %v", off, m, err)
 			}
-		}(w)
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
+		}
+		return nil
+	})()
+	for _, err := range errs {
 		t.Fatal(err)
 	}
 	got, err := os.ReadFile(path)

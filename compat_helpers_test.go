@@ -247,6 +247,35 @@ func unusedFD(t testing.TB) int {
 	return -1
 }
 
+// ---- goroutines ----
+
+// goEach starts fn(0) … fn(g-1), each on a goroutine of its own, at once,
+// and returns wait: it waits for all of them and returns the errors they
+// returned, leaving out the nil ones. The test may look at what runs before
+// it calls wait.
+func goEach(g int, fn func(w int) error) (wait func() []error) {
+	var wg sync.WaitGroup
+	errs := make(chan error, g)
+	for w := 0; w < g; w++ {
+		wg.Add(1)
+		go func(w int) {
+			defer wg.Done()
+			if err := fn(w); err != nil {
+				errs <- err
+			}
+		}(w)
+	}
+	return func() []error {
+		wg.Wait()
+		close(errs)
+		var out []error
+		for err := range errs {
+			out = append(out, err)
+		}
+		return out
+	}
+}
+
 // ---- pipes and eventfds ----
 
 // newPipe makes a pipe with pipe2(flags|O_CLOEXEC): flags 0 gives blocking

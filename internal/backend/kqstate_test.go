@@ -175,7 +175,12 @@ func (h *kqHarness) need() kqSet { return kqFilters(h.want(), len(h.waiters), kq
 
 func (h *kqHarness) add(ev uint32) {
 	h.waiters = append(h.waiters, ev)
-	mask, err := kqArm(h.m, &h.s, 3, h.want(), h.need())
+	h.result(kqArm(h.m, &h.s, 3, h.want(), h.need()))
+}
+
+// result records what kqArm or kqDisarm answered: a failure ends the
+// waiters, a mask makes the descriptor ready.
+func (h *kqHarness) result(mask uint32, err error) {
 	if err != nil {
 		h.failed = err
 		h.waiters = nil
@@ -193,15 +198,7 @@ func (h *kqHarness) cancel(i int) {
 
 // disarm is disarmLocked, after a cancel or a collect.
 func (h *kqHarness) disarm() {
-	mask, err := kqDisarm(h.m, &h.s, 3, h.want(), h.need())
-	if err != nil {
-		h.failed = err
-		h.waiters = nil
-		return
-	}
-	if mask != 0 {
-		h.ready = true
-	}
+	h.result(kqDisarm(h.m, &h.s, 3, h.want(), h.need()))
 }
 
 // round is one turn of the poller. It reports whether it had anything to do.
