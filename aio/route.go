@@ -119,6 +119,12 @@ func (c *Context) delivered(cb *IOCB, res int64) {
 // of 256 must not all wake for every completion), and Destroy if it waits.
 // With mu held.
 func (c *Context) roomFreed() {
+	if c.roomWaiters > 0 || len(c.roomQ) > 0 { // inlined: nobody waits, usually
+		c.wakeRoom()
+	}
+}
+
+func (c *Context) wakeRoom() {
 	if c.roomWaiters > 0 {
 		c.notifyLocked()
 	}

@@ -9,7 +9,16 @@ import (
 // Slots: taking, preparing and freeing the slot an accepted IOCB occupies,
 // and unpinning its memory.
 
+// unpin lets go of what slot s holds for its request. The usual slot (a NOP,
+// a poll, a buffer already unpinned) holds nothing: that test is inlined
+// into the callers, and the work is in unpinSlow.
 func (c *Context) unpin(s *slot) {
+	if s.pinned || s.bufs != nil || s.freg != nil {
+		c.unpinSlow(s)
+	}
+}
+
+func (c *Context) unpinSlow(s *slot) {
 	if s.pinned {
 		s.pin.Unpin()
 		s.pinned = false

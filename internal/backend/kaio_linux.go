@@ -161,14 +161,16 @@ func (k *kaio) Submit(reqs []Req, inline []Completion) (int, int, error) {
 		idx := uint32(r.Tag)
 		s := &k.st[idx]
 		s.req, s.canceled, s.fresh = *r, false, true
-		cb := &k.iocbs[idx]
-		*cb = abi.IOCB{Data: r.Tag, Fildes: uint32(r.FD)}
-		switch r.Op {
-		case OpNop:
+		if r.Op == OpNop {
+			// Completed here: no iocb to fill.
 			s.phase = phDone
 			inline[ninl] = Completion{Tag: r.Tag}
 			ninl++
 			continue
+		}
+		cb := &k.iocbs[idx]
+		*cb = abi.IOCB{Data: r.Tag, Fildes: uint32(r.FD)}
+		switch r.Op {
 		case OpPoll:
 			s.phase = phUserPoll
 			cb.Opcode = abi.IOCB_CMD_POLL
