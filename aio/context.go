@@ -245,7 +245,8 @@ func (c *Context) rwAsync(ctx context.Context, op Op, fd int, p []byte, off int6
 }
 
 // rwAsyncReg is rwAsync for a File, whose registration (reg, nil when it
-// has none) gives the lane's fixed-file entry (fixedfile.go).
+// has none) gives the lane's fixed-file entry (fixedfile.go); it is entered
+// here, for as long as the requests run.
 func (c *Context) rwAsyncReg(ctx context.Context, op Op, fd int, p []byte, off int64, hint uint8, reg *fileReg) (int, error) {
 	// The IOCB outlives this frame in a slot while the request runs, so it
 	// would escape to the heap; a pooled one costs no allocation. It is idle
@@ -260,7 +261,10 @@ func (c *Context) rwAsyncReg(ctx context.Context, op Op, fd int, p []byte, off i
 		cb.fixedFile = 0
 		iocbs.Put(cb)
 	}()
-	if reg != nil {
+	// While a request may use the File's fixed-file entries, Close and the
+	// finalizer wait before emptying them (fixedfile.go).
+	if reg != nil && reg.enter() {
+		defer reg.leave()
 		cb.fixedFile = reg.entry(l)
 	}
 	done := 0

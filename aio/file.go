@@ -228,16 +228,10 @@ var fileCalls = sync.Pool{New: func() any {
 
 func (fc *fileCall) run(fd uintptr) {
 	fc.ran = true
-	// While a request may use the File's fixed-file entries, Close and the
-	// finalizer wait before emptying them (fixedfile.go).
-	reg := fc.f.reg.Load()
-	if reg != nil && !reg.enter() {
-		reg = nil
-	}
-	fc.n, fc.err = fc.f.transfer(fc.ctx, fc.op, int(fd), fc.p, fc.off, reg)
-	if reg != nil {
-		reg.leave()
-	}
+	// The registration is entered only by a request that may use it
+	// (rwAsyncReg): a transfer made on the caller's goroutine does not,
+	// and entering is a shared counter's cache line moving between cores.
+	fc.n, fc.err = fc.f.transfer(fc.ctx, fc.op, int(fd), fc.p, fc.off, fc.f.reg.Load())
 	// The request has ended; the descriptor was held open until now.
 }
 
