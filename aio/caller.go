@@ -40,6 +40,14 @@ import (
 //     goroutines on 2 cores; writes, which may wait longer, keep one.
 //   - One read in sampleEvery, and every read over the bound, is an
 //     RWF_NOWAIT try: one that would wait marks the file cold again.
+//   - A hot file found cold raises the Context's alarm (callerSide.alarm):
+//     the page cache is losing files, and the other hot ones are likely
+//     next (a cache dropped, memory reclaimed). While it is up, hot files
+//     try one read in alarmSampleEvery, so each notices within a read or
+//     two instead of sampleEvery, each of those reads holding a P for a
+//     device read meanwhile. Every sampled try that finds its data cached
+//     lowers it by one, and alarmTries of them put it down; a warm working
+//     set never raises it, and then costs one shared load per read.
 //   - O_DIRECT is never read on the caller: a File checks its flags when it
 //     is made, a raw descriptor when the table first sees its number and
 //     again on every sampled read (F_GETFL costs a quarter of a cached pread
@@ -75,6 +83,10 @@ const (
 	// sampleEvery: one plain read in this many (at random) is an RWF_NOWAIT
 	// try instead, and on a raw descriptor also checks its flags.
 	sampleEvery = 16
+	// alarmSampleEvery is sampleEvery while the alarm is up, and
+	// alarmTries sampled tries that find their data cached put it down.
+	alarmSampleEvery = 2
+	alarmTries       = 64
 	// reprobeEvery: a raw descriptor marked "never on the caller" is looked
 	// at again once in this many calls: its number may now name another file.
 	reprobeEvery = 64
@@ -88,6 +100,10 @@ const (
 type callerSide struct {
 	off bool // Options.NoInline
 	fds fdTable
+	// alarm: a hot file was found cold, and hot files sample more often
+	// until it counts down to 0 (written only then: a shared load per hot
+	// read otherwise).
+	alarm atomic.Int32
 	// plainW counts callers in a plain pwrite(2) now, at most maxW
 	// (GOMAXPROCS at Setup). A plain pread needs no count: it holds its P
 	// (hotPread), so GOMAXPROCS bounds it already.
@@ -349,7 +365,11 @@ func (cs *callerSide) callerRead(h *atomic.Uint32, raw bool, fd int, p []byte, o
 		}
 		s = h.Load()
 	case s&hHot != 0:
-		sample = rand.Uint32()%sampleEvery == 0
+		every := uint32(sampleEvery)
+		if cs.alarm.Load() > 0 {
+			every = alarmSampleEvery
+		}
+		sample = rand.Uint32()%every == 0
 		if sample && raw && !checkFlags(h, fd) {
 			return 0, 0, notTaken
 		}
@@ -382,17 +402,19 @@ func (cs *callerSide) callerRead(h *atomic.Uint32, raw bool, fd int, p []byte, o
 		case n == len(p):
 			if s&hHot == 0 {
 				heatUp(h)
+			} else if cs.alarm.Load() > 0 {
+				cs.alarm.Add(-1)
 			}
 		case n == 0:
 			// At or past the end of the file.
 		default:
 			// A short count stops at the first page that would wait (or
 			// at the end of the file): cold.
-			cool(h)
+			cs.cool(h)
 			r = partial
 		}
 	case syscall.EAGAIN:
-		cool(h)
+		cs.cool(h)
 		return 0, 0, notTaken
 	case syscall.EOPNOTSUPP, syscall.ESPIPE, syscall.ENOSYS:
 		// No RWF_NOWAIT here, no offset (pipe, socket), or no preadv2: a
@@ -441,12 +463,16 @@ func heatUp(h *atomic.Uint32) {
 }
 
 // cool records a read that would have waited: the file is cold, and its
-// reads skip the try where the blocking call reads it (hMissing).
-func cool(h *atomic.Uint32) {
+// reads skip the try where the blocking call reads it (hMissing). A file
+// that was hot raises the alarm.
+func (cs *callerSide) cool(h *atomic.Uint32) {
 	for {
 		s := h.Load()
 		t := s&^(hHot|hHitMask) | hMissing
 		if t == s || h.CompareAndSwap(s, t) {
+			if s&hHot != 0 {
+				cs.alarm.Store(alarmTries)
+			}
 			return
 		}
 	}
