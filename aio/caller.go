@@ -99,7 +99,10 @@ const (
 // caller's goroutine.
 type callerSide struct {
 	off bool // Options.NoInline
-	fds fdTable
+	// poolReads (Options.ColdReadsToPool): a buffered read that would wait
+	// is the backend's request, never a blocking call on the caller.
+	poolReads bool
+	fds       fdTable
 	// alarm: a hot file was found cold, and hot files sample more often
 	// until it counts down to 0 (written only then: a shared load per hot
 	// read otherwise).
@@ -258,6 +261,11 @@ func (cs *callerSide) blockable(h *atomic.Uint32, write bool, hint uint8, fd int
 			return false
 		}
 		h.Or(hStorage)
+	}
+	if !write && cs.poolReads && !direct && s&hNoRead == 0 {
+		// Options.ColdReadsToPool: a buffered read waits in the pool.
+		// (A raw O_DIRECT descriptor is marked hNoRead by checkFlags.)
+		return false
 	}
 	return storage && !((cs.block == blockBuffered || cs.block == blockPlainWrite) && direct)
 }

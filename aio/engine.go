@@ -214,6 +214,7 @@ func newContext(maxEvents int, opts Options) (*Context, error) {
 		workers = backend.DefaultWorkers()
 	}
 	c.cs.setBlocking(be.Name(), workers)
+	c.cs.poolReads = opts.ColdReadsToPool
 	for i := range c.free {
 		c.free[i] = int32(maxEvents - 1 - i)
 		c.slots[maxEvents-1-i].freeAt = int32(i)

@@ -54,6 +54,7 @@ var (
 	nScans   = flag.Int("scans", 8_000, "scans per scan round")
 	nLoad    = flag.Int("load-keys", 100_000, "keys per load round")
 	only     = flag.String("workloads", "", "comma-separated workloads to run (default: all)")
+	coldPool = flag.String("coldpool", "", "comma-separated backends to also run through pebblefs on a Context with aio.Options.ColdReadsToPool, as <backend>+pool")
 	raw      = flag.String("raw", "", "comma-separated backends to also run through a minimal adapter over Context.ReadAt/WriteAt on the descriptor (raw.go), as <backend>-raw")
 	cpuProf  = flag.String("cpuprofile", "", "write a CPU profile of the measured workloads to this file")
 )
@@ -121,6 +122,21 @@ func run() error {
 		}
 		defer c.Destroy()
 		targets = append(targets, target{name: be, fs: pebblefs.New(c, vfs.Default), c: c})
+	}
+	for _, be := range strings.Split(*coldPool, ",") {
+		if be = strings.TrimSpace(be); be == "" {
+			continue
+		}
+		c, err := aio.SetupWithOptions(256, aio.Options{Backend: be, ColdReadsToPool: true})
+		if errors.Is(err, aio.ErrNotSupported) {
+			fmt.Printf("skipping %s+pool: %v\n", be, err)
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("setup %s+pool: %w", be, err)
+		}
+		defer c.Destroy()
+		targets = append(targets, target{name: be + "+pool", fs: pebblefs.New(c, vfs.Default), c: c})
 	}
 	for _, be := range strings.Split(*raw, ",") {
 		if be = strings.TrimSpace(be); be == "" {
