@@ -13,7 +13,9 @@ func TestValidateFastPath(t *testing.T) {
 	ops := []Op{0, OpRead, OpWrite, OpReadv, OpWritev, OpFsync, OpFdsync, OpPoll, OpNop,
 		OpSyncFileRange, OpFallocate, OpFadvise, Op(200)}
 	offs := []int64{-1, 0, 4096, 1 << 62}
-	fds := []int{-1 << 40, -1, 0, 7, 1<<31 - 1, 1 << 31}
+	// int64, converted when drawn: on 32-bit platforms int cannot hold the
+	// out-of-range ones, and there every int is an acceptable FD.
+	fds := []int64{-1 << 40, -1, 0, 7, 1<<31 - 1, 1 << 31}
 	bufs := [][]byte{nil, {}, make([]byte, 16)}
 	vecs := [][][]byte{nil, {}, {make([]byte, 8)}}
 	events := []uint32{0, 1, 1<<16 - 1, 1 << 16}
@@ -26,7 +28,7 @@ func TestValidateFastPath(t *testing.T) {
 	for i := 0; i < 200000; i++ {
 		cb := &IOCB{
 			Op:         ops[pick(r, len(ops))],
-			FD:         fds[pick(r, len(fds))],
+			FD:         int(fds[pick(r, len(fds))]),
 			Buf:        bufs[pick(r, len(bufs))],
 			Bufs:       vecs[pick(r, len(vecs))],
 			Offset:     offs[pick(r, len(offs))],
