@@ -5,10 +5,8 @@ package aio
 import (
 	"bytes"
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
-	"syscall"
 	"testing"
 
 	"golang.org/x/sys/unix"
@@ -27,101 +25,90 @@ import (
 // made while B was still hot. Without the alarm B's count is geometric with
 // mean sampleEvery (16); with it, alarmSampleEvery (2).
 func TestHotFilesNoticeEviction(t *testing.T) {
-	for _, be := range []string{"uring", "kaio", "threads"} {
-		t.Run(be, func(t *testing.T) {
-			c, err := SetupWithOptions(64, Options{Backend: be})
-			if errors.Is(err, ErrNotSupported) || errors.Is(err, syscall.EAGAIN) {
-				t.Skipf("%s cannot start here: %v", be, err)
+	eachBackend(t, func(t *testing.T, _ string, c *Context) {
+		const blocks, stride, bs = 512, 64 << 10, 4096
+		dir := t.TempDir()
+		open := func(name string, seed byte) (int, []byte) {
+			data := make([]byte, blocks*stride)
+			for i := range data {
+				data[i] = byte(i*7+i>>12) ^ seed
 			}
+			path := filepath.Join(dir, name)
+			if err := os.WriteFile(path, data, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			defer c.Destroy()
+			t.Cleanup(func() { unix.Close(fd) })
+			if err := unix.Fsync(fd); err != nil {
+				t.Fatal(err)
+			}
+			if err := unix.Fadvise(fd, 0, 0, unix.FADV_RANDOM); err != nil {
+				t.Fatal(err)
+			}
+			return fd, data
+		}
+		fdA, dataA := open("a", 0)
+		fdB, dataB := open("b", 0x5a)
+		buf := make([]byte, bs)
+		read := func(fd int, data []byte, off int64) {
+			t.Helper()
+			n, err := c.ReadAt(context.Background(), fd, buf, off)
+			if err != nil || n != bs {
+				t.Fatalf("ReadAt(%d, %d) = %d, %v", fd, off, n, err)
+			}
+			if !bytes.Equal(buf, data[off:off+bs]) {
+				t.Fatalf("ReadAt(%d, %d): wrong bytes", fd, off)
+			}
+		}
+		hot := func(fd int) bool { return c.cs.fds.get(fd).Load()&hHot != 0 }
+		makeHot := func(fd int, data []byte) {
+			t.Helper()
+			for i := 0; !hot(fd); i++ {
+				if i == 200 {
+					t.Fatalf("fd %d not hot after 200 cached reads", fd)
+				}
+				read(fd, data, 0)
+			}
+		}
+		// readWhileHot reads fd's blocks from next on while fd is hot,
+		// and returns how many it read and the next block.
+		readWhileHot := func(fd int, data []byte, next int) (int, int) {
+			t.Helper()
+			n := 0
+			for ; hot(fd); n++ {
+				if next == blocks {
+					t.Fatalf("fd %d still hot after %d uncached reads", fd, blocks-1)
+				}
+				read(fd, data, int64(next)*stride)
+				next++
+			}
+			return n, next
+		}
 
-			const blocks, stride, bs = 512, 64 << 10, 4096
-			dir := t.TempDir()
-			open := func(name string, seed byte) (int, []byte) {
-				data := make([]byte, blocks*stride)
-				for i := range data {
-					data[i] = byte(i*7+i>>12) ^ seed
-				}
-				path := filepath.Join(dir, name)
-				if err := os.WriteFile(path, data, 0o600); err != nil {
+		const cycles = 16
+		totalB := 0
+		for cycle := 0; cycle < cycles; cycle++ {
+			makeHot(fdA, dataA)
+			makeHot(fdB, dataB)
+			for _, fd := range []int{fdA, fdB} {
+				if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
 					t.Fatal(err)
 				}
-				fd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
-				if err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { unix.Close(fd) })
-				if err := unix.Fsync(fd); err != nil {
-					t.Fatal(err)
-				}
-				if err := unix.Fadvise(fd, 0, 0, unix.FADV_RANDOM); err != nil {
-					t.Fatal(err)
-				}
-				return fd, data
 			}
-			fdA, dataA := open("a", 0)
-			fdB, dataB := open("b", 0x5a)
-			buf := make([]byte, bs)
-			read := func(fd int, data []byte, off int64) {
-				t.Helper()
-				n, err := c.ReadAt(context.Background(), fd, buf, off)
-				if err != nil || n != bs {
-					t.Fatalf("ReadAt(%d, %d) = %d, %v", fd, off, n, err)
-				}
-				if !bytes.Equal(buf, data[off:off+bs]) {
-					t.Fatalf("ReadAt(%d, %d): wrong bytes", fd, off)
-				}
+			_, _ = readWhileHot(fdA, dataA, 1)
+			if c.cs.alarm.Load() <= 0 {
+				t.Fatalf("cycle %d: A went cold and the alarm is %d", cycle, c.cs.alarm.Load())
 			}
-			hot := func(fd int) bool { return c.cs.fds.get(fd).Load()&hHot != 0 }
-			makeHot := func(fd int, data []byte) {
-				t.Helper()
-				for i := 0; !hot(fd); i++ {
-					if i == 200 {
-						t.Fatalf("fd %d not hot after 200 cached reads", fd)
-					}
-					read(fd, data, 0)
-				}
-			}
-			// readWhileHot reads fd's blocks from next on while fd is hot,
-			// and returns how many it read and the next block.
-			readWhileHot := func(fd int, data []byte, next int) (int, int) {
-				t.Helper()
-				n := 0
-				for ; hot(fd); n++ {
-					if next == blocks {
-						t.Fatalf("fd %d still hot after %d uncached reads", fd, blocks-1)
-					}
-					read(fd, data, int64(next)*stride)
-					next++
-				}
-				return n, next
-			}
-
-			const cycles = 16
-			totalB := 0
-			for cycle := 0; cycle < cycles; cycle++ {
-				makeHot(fdA, dataA)
-				makeHot(fdB, dataB)
-				for _, fd := range []int{fdA, fdB} {
-					if err := unix.Fadvise(fd, 0, 0, unix.FADV_DONTNEED); err != nil {
-						t.Fatal(err)
-					}
-				}
-				_, _ = readWhileHot(fdA, dataA, 1)
-				if c.cs.alarm.Load() <= 0 {
-					t.Fatalf("cycle %d: A went cold and the alarm is %d", cycle, c.cs.alarm.Load())
-				}
-				n, _ := readWhileHot(fdB, dataB, 1)
-				totalB += n
-			}
-			mean := float64(totalB) / cycles
-			t.Logf("B read %.2f times on average while hot after A went cold", mean)
-			if mean > 5 {
-				t.Errorf("B read %.2f times on average while hot after A went cold, want at most 5 (alarmSampleEvery %d)", mean, alarmSampleEvery)
-			}
-		})
-	}
+			n, _ := readWhileHot(fdB, dataB, 1)
+			totalB += n
+		}
+		mean := float64(totalB) / cycles
+		t.Logf("B read %.2f times on average while hot after A went cold", mean)
+		if mean > 5 {
+			t.Errorf("B read %.2f times on average while hot after A went cold, want at most 5 (alarmSampleEvery %d)", mean, alarmSampleEvery)
+		}
+	})
 }
